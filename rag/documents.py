@@ -237,6 +237,8 @@ def _heading_level(line: str, width: int | None = None) -> int | None:
 def _plain_heading(paragraph: str, width: int | None) -> bool:
     """A short, unpunctuated line standing alone (PDF section titles have no numbers)."""
     limit = min(width - 4, 40) if width else 40
+    if re.match(r"^[^\s:：]{2,6}[:：]", paragraph):  # "发布时间:2025-04-21" is metadata, not a title
+        return False
     return 2 <= len(paragraph) <= limit and not paragraph.endswith(("。", "；", ";", "，", ",", "：", ":", "、")) \
         and not re.search(r"[。；;]", paragraph)
 

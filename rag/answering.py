@@ -1,0 +1,275 @@
+"""The offline extractive answerer: the shortest sufficient passage span, cited.
+
+It reads the retrieved passages sentence by sentence, keeps the sentences that speak of
+the asked topic, place and year (a year stated at the head of a paragraph — "到2030年底，…"
+— governs the sentences after it), and answers with the clause that states the fact.
+When no sentence qualifies it refuses and names what the documents do give.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+from index.store import IndexStore
+
+from .query import Query
+from .text import NUMBER_RE, clause_spans, normalize, sentence_spans, years
+from .types import Answer, Chunk, Citation, Document, Hit
+from .verify import unsupported_numbers
+
+MIN_COVERAGE = 0.6  # share of the question's topic weight a sentence must cover
+_BASE_YEAR = re.compile(r"(较|比|相比|与|同比|自|从|截至|截止)\s*(19|20)\d{2}\s*年?")
+_PLACE_SUFFIX = re.compile(r"(省|市|县|区|州|盟|旗|自治区|壮族自治区)$")
+
+
+@dataclass
+class Candidate:
+    hit_rank: int
+    chunk: Chunk
+    start: int  # sentence span inside chunk.text
+    end: int
+    score: float
+    coverage: float
+    in_sentence: list[str]
+    scope_years: list[int]
+    scope: tuple[Chunk, int, int] | None = None  # sentence that sets the year, when it is another sentence
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text[self.start : self.end]
+
+
+def _term_variants(term: str) -> list[str]:
+    variants = [term]
+    stem = _PLACE_SUFFIX.sub("", term)
+    if stem != term and len(stem) >= 2:
+        variants.append(stem)
+    return variants
+
+
+def _contains(text_norm: str, term: str) -> bool:
+    return any(normalize(v) in text_norm for v in _term_variants(term))
+
+
+def _term_weight(term: str) -> float:
+    # longer words are more specific; single characters say little
+    return min(len(term), 4) ** 1.2 if re.search(r"[\u4e00-\u9fff]", term) else 1.5
+
+
+def target_years(sentence: str) -> list[int]:
+    """Years the sentence is about (base years such as 较2020年 are not)."""
+    cleaned = _BASE_YEAR.sub("", sentence)
+    return years(cleaned)
+
+
+class DocumentContext:
+    """Finds, for a position in a document, its block and the year scope in force."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self._starts = [b.start for b in doc.blocks]
+        self._sentences: dict[int, list[tuple[int, int]]] = {}
+
+    def block_at(self, pos: int):
+        i = max(0, bisect.bisect_right(self._starts, pos) - 1)
+        return self.doc.blocks[i]
+
+    def sentences(self, block) -> list[tuple[int, int]]:
+        if block.start not in self._sentences:
+            self._sentences[block.start] = sentence_spans(self.doc.text, block.start, block.end)
+        return self._sentences[block.start]
+
+    def scope(self, pos: int) -> tuple[list[int], tuple[int, int] | None]:
+        """Years stated by the sentence at pos, else by the nearest earlier sentence of its paragraph."""
+        block = self.block_at(pos)
+        found: tuple[list[int], tuple[int, int] | None] = ([], None)
+        for s, e in self.sentences(block):
+            if s > pos:
+                break
+            ys = target_years(self.doc.text[s:e])
+            if s <= pos < e or s == pos:
+                return (ys, None) if ys else found
+            if ys:
+                found = (ys, (s, e))
+        return found
+
+    def lead(self, pos: int) -> str:
+        """Title, section path and the paragraph text before pos: where a place or subject is named."""
+        block = self.block_at(pos)
+        return " ".join((self.doc.title, *block.section, self.doc.text[block.start : pos]))
+
+
+class ExtractiveAnswerer:
+    def __init__(self, store: IndexStore, min_coverage: float = MIN_COVERAGE):
+        self.store = store
+        self.min_coverage = min_coverage
+        self._contexts: dict[str, DocumentContext] = {}
+
+    def _context(self, doc_id: str) -> DocumentContext:
+        if doc_id not in self._contexts:
+            self._contexts[doc_id] = DocumentContext(self.store.documents[doc_id])
+        return self._contexts[doc_id]
+
+    # ------------------------------------------------------------------ scoring
+    def candidates(self, query: Query, hits: list[Hit]) -> tuple[list[Candidate], list[int]]:
+        """Qualifying sentences, best first, and the years of topical sentences rejected for their year."""
+        terms = list(dict.fromkeys(t for t in query.terms if t.strip()))
+        weights = {t: _term_weight(t) for t in terms}
+        total = sum(weights.values()) or 1.0
+        found, other_years = [], []
+        for rank, hit in enumerate(hits):
+            chunk = hit.chunk
+            if chunk.doc_id not in self.store.documents:
+                continue
+            ctx = self._context(chunk.doc_id)
+            for s, e in sentence_spans(chunk.text):
+                sentence = chunk.text[s:e]
+                sent_norm = normalize(sentence)
+                lead_norm = normalize(ctx.lead(chunk.start + s))
+                in_sentence = [t for t in terms if _contains(sent_norm, t)]
+                in_lead = [t for t in terms if t not in in_sentence and _contains(lead_norm, t)]
+                if not in_sentence:
+                    continue
+                covered = sum(weights[t] for t in in_sentence) + 0.8 * sum(weights[t] for t in in_lead)
+                coverage = covered / total
+                scope_years, scope_span = ctx.scope(chunk.start + s)
+                score = coverage
+                cand = Candidate(rank, chunk, s, e, score, coverage, in_sentence, scope_years)
+                if query.years:
+                    if any(y in scope_years for y in query.years):
+                        score += 0.2
+                        if scope_span is not None:
+                            cand.scope = self._scope_source(chunk, scope_span)
+                    elif scope_years:
+                        if coverage >= self.min_coverage:
+                            other_years.extend(scope_years)
+                        continue
+                    elif not any(str(y) in sent_norm for y in query.years):
+                        continue  # nothing ties this sentence to the asked year
+                if query.expects == "number" and not _has_figure(sentence):
+                    score -= 0.3
+                if query.expects == "date" and not years(sentence) and not re.search(r"\d+月", sentence):
+                    score -= 0.3
+                cand.score = score - 0.02 * rank
+                if coverage >= self.min_coverage:
+                    found.append(cand)
+        found.sort(key=lambda c: -c.score)
+        return found, sorted(set(other_years))
+
+    def _scope_source(self, chunk: Chunk, span: tuple[int, int]) -> tuple[Chunk, int, int]:
+        """The chunk and chunk-relative span of the year-setting sentence (another chunk if need be)."""
+        s, e = span
+        if chunk.start <= s and e <= chunk.end:
+            return chunk, s - chunk.start, e - chunk.start
+        for other in self.store.chunks:
+            if other.doc_id == chunk.doc_id and other.start <= s and e <= other.end:
+                return other, s - other.start, e - other.start
+        return chunk, 0, 0
+
+    # ------------------------------------------------------------------ answering
+    def answer(self, query: Query, hits: list[Hit]) -> Answer:
+        found, other_years = self.candidates(query, hits)
+        if not found:
+            return self.refusal(query, hits, other_years)
+        best = found[0]
+        span_start, span_end = self.shortest_span(query, best)
+        citations = [Citation(1, best.chunk, best.start, best.end)]
+        lead = ""
+        if best.scope is not None and best.scope[2] > best.scope[1]:
+            scope_chunk, ss, se = best.scope
+            lead = _year_phrase(scope_chunk.text[ss:se], query.years)
+            if lead and scope_chunk.chunk_id != best.chunk.chunk_id:
+                citations.append(Citation(2, scope_chunk, ss, se))
+        body = best.chunk.text[span_start:span_end].strip(" ，,；;。")
+        text = self._format(query, lead, body, citations)
+        answer = Answer(query.text, text, False, citations, hits, lang=query.lang)
+        missing = unsupported_numbers(text, citations)
+        if missing:  # cannot happen for verbatim spans; guard the invariant all the same
+            answer.unverified = missing
+            answer.notes.append("figures not found in the cited passages: " + ", ".join(missing))
+        return answer
+
+    def shortest_span(self, query: Query, cand: Candidate) -> tuple[int, int]:
+        """The clause that states the fact, with the next clause when it continues the same subject."""
+        text = cand.chunk.text
+        if cand.end - cand.start <= 40 or query.expects in ("list", "explain"):
+            return cand.start, cand.end
+        clauses = clause_spans(text, cand.start, cand.end)
+        norm_terms = cand.in_sentence
+
+        def clause_score(span):
+            c = normalize(text[span[0] : span[1]])
+            s = sum(_term_weight(t) for t in norm_terms if _contains(c, t))
+            if query.expects == "number" and _has_figure(text[span[0] : span[1]]):
+                s += 2
+            return s
+
+        best_i = max(range(len(clauses)), key=lambda i: (clause_score(clauses[i]), -i))
+        start, end = clauses[best_i]
+        if clause_score(clauses[best_i]) == 0:
+            return cand.start, cand.end
+        # a clause without its subject ("提高至12.7%") needs the clause before it
+        if query.expects == "number" and not any(_contains(normalize(text[start:end]), t) for t in norm_terms) and best_i > 0:
+            start = clauses[best_i - 1][0]
+        # the neighbouring clause on the same subject (森林覆盖率 … , 森林蓄积量 …) completes the picture
+        if best_i + 1 < len(clauses):
+            nxt = clauses[best_i + 1]
+            head = _subject_head(text[start:end])
+            if head and text[nxt[0] : nxt[1]].startswith(head) and nxt[1] - start <= 60:
+                end = nxt[1]
+        return start, end
+
+    def _format(self, query: Query, lead: str, body: str, citations: list[Citation]) -> str:
+        marks = "".join(f"[{c.n}]" for c in citations)
+        if query.lang == "zh":
+            prefix = f"{lead}，" if lead and lead not in body else ""
+            return f"{prefix}{body}{marks}。"
+        figure = _key_figure(body, query) if query.expects in ("number", "date") else None
+        quote = (f"{lead}，" if lead and lead not in body else "") + body
+        head = f"{figure}. " if figure else ""
+        return f"{head}The document states: “{quote}”{marks}"
+
+    def refusal(self, query: Query, hits: list[Hit], other_years: list[int]) -> Answer:
+        asked = "、".join(f"{y}年" for y in query.years)
+        if query.lang == "zh":
+            text = "资料中没有找到这个问题的答案。"
+            if asked and other_years:
+                given = "、".join(f"{y}年" for y in other_years[:4])
+                text = f"资料中没有找到{asked}的相关数据（资料只给出了{given}的情况）。"
+            text += "以下是最接近的段落，供参考。"
+        else:
+            text = "The documents do not answer this question."
+            if query.years and other_years:
+                text = (f"The documents give no figure for {', '.join(map(str, query.years))} "
+                        f"(they only cover {', '.join(map(str, other_years[:4]))}).")
+            text += " The closest passages are listed below."
+        return Answer(query.text, text, True, [], hits, lang=query.lang)
+
+
+def _has_figure(text: str) -> bool:
+    return any(not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()) for m in NUMBER_RE.finditer(text))
+
+
+def _year_phrase(sentence: str, asked: list[int]) -> str:
+    """The leading clause naming the year ("到2030年底"), verbatim."""
+    for s, e in clause_spans(sentence, 0, len(sentence)):
+        clause = sentence[s:e]
+        if any(str(y) in clause for y in asked):
+            return clause.strip()[:30]
+    return ""
+
+
+def _subject_head(clause: str) -> str:
+    """The first two characters of a clause's subject (森林覆盖率… -> 森林)."""
+    m = re.match(r"[\u4e00-\u9fff]{2}", clause.strip())
+    return m.group(0) if m else ""
+
+
+def _key_figure(body: str, query: Query) -> str | None:
+    for m in NUMBER_RE.finditer(body):
+        value = re.sub(r"\s+", "", m.group(0))
+        if query.expects == "date" or not re.fullmatch(r"(19|20)\d{2}年?", value):
+            return value
+    return None

@@ -1,0 +1,214 @@
+"""The ``rag`` command: index, ask, info (and batch, ui, eval, registered by their modules)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import textwrap
+import time
+
+# Commands that live with their own layer register themselves here.
+EXTRA_COMMANDS = ("rag.batch", "ui.app", "eval.harness")
+
+EXAMPLES = """examples:
+  rag ask "甘肃省2030年森林覆盖率目标是多少？"
+  rag ask "What is Gansu's forest coverage target for 2030?" --json
+  rag index --corpus ~/my-policies          # index your own folder
+  rag info
+"""
+
+
+class UserError(Exception):
+    """An error to report in one line, without a traceback."""
+
+
+def common_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    g = parent.add_argument_group("knowledge base")
+    g.add_argument("--corpus", metavar="DIR", help="folder of .txt/.md/.pdf/.docx documents (default: the bundled corpus; env RAG_CORPUS_DIR)")
+    g.add_argument("--index-dir", metavar="DIR", help="where the index is stored (default: per corpus under ~/.cache/policy-qa; env RAG_INDEX_DIR)")
+    return parent
+
+
+def query_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    g = parent.add_argument_group("retrieval and answering")
+    g.add_argument("-k", "--top-k", type=int, metavar="N", help="passages to retrieve (default 5; env RAG_TOP_K)")
+    g.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default hybrid)")
+    g.add_argument("--doc", action="append", metavar="FILE", help="only search this document (repeatable; see `rag info`)")
+    g.add_argument("--answer", choices=["extractive", "llm"], dest="answer_mode",
+                   help="extractive (offline, default) or llm (needs RAG_LLM_BASE_URL and RAG_LLM_MODEL)")
+    return parent
+
+
+def settings_from(args: argparse.Namespace, **extra):
+    from .settings import get_settings
+
+    overrides = {
+        "corpus_dir": getattr(args, "corpus", None),
+        "index_dir": getattr(args, "index_dir", None),
+        "top_k": getattr(args, "top_k", None),
+        "retrieval_mode": getattr(args, "mode", None),
+        "answer_mode": getattr(args, "answer_mode", None),
+        **extra,
+    }
+    try:
+        return get_settings(**overrides)
+    except Exception as exc:  # pydantic ValidationError: say which setting is wrong
+        raise UserError(f"invalid setting: {exc}") from exc
+
+
+def open_service(args: argparse.Namespace, **extra):
+    from .service import RagService
+
+    return RagService.open(settings_from(args, **extra))
+
+
+# ---------------------------------------------------------------------------- index
+def cmd_index(args: argparse.Namespace) -> int:
+    from .service import RagService
+
+    settings = settings_from(args, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    print(f"Corpus: {settings.corpus_dir}", file=sys.stderr)
+    report = RagService.build(settings, rebuild=args.rebuild, progress=None if not args.no_progress else False)
+    print(report.summary())
+    return 0
+
+
+# ---------------------------------------------------------------------------- ask
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .query import validate_question
+
+    settings = settings_from(args)
+    validate_question(args.question, settings.max_question_chars)  # before any slow loading
+    service = open_service(args)
+    answer = service.ask(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode=args.answer_mode)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_answer(answer, service, show_contexts=args.contexts))
+    return 0
+
+
+def render_answer(answer, service, show_contexts: bool = False) -> str:
+    zh = answer.lang == "zh"
+    lines = []
+    if answer.search_question:
+        lines.append(("检索问题：" if zh else "Searched as: ") + answer.search_question)
+    lines.append(answer.text)
+    for note in answer.notes:
+        lines.append(("⚠ " if zh else "! ") + note)
+    if answer.citations:
+        lines.append("")
+        lines.append("引用：" if zh else "Sources:")
+        for c in answer.citations:
+            lines.append(f"  [{c.n}] {_source_label(c.chunk, service)}")
+            lines.extend(textwrap.wrap(f"“{c.sentence}”", width=70, initial_indent="      ", subsequent_indent="      "))
+    hits = answer.hits if (answer.refused or show_contexts) else []
+    if hits:
+        lines.append("")
+        lines.append(("最接近的段落：" if zh else "Closest passages:") if answer.refused else ("检索到的段落：" if zh else "Retrieved passages:"))
+        for i, h in enumerate(hits[:5], 1):
+            snippet = h.chunk.text.replace("\n", " ")
+            snippet = snippet[:120] + ("…" if len(snippet) > 120 else "")
+            lines.append(f"  {i}. {_source_label(h.chunk, service)}  [{h.reason} {h.score:.3f}]")
+            lines.extend(textwrap.wrap(snippet, width=70, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def _source_label(chunk, service) -> str:
+    doc = service.store.documents.get(chunk.doc_id)
+    section = " > ".join(chunk.section)
+    date = f", {doc.date}" if doc is not None and doc.date else ""
+    return f"{chunk.title} ({chunk.doc_id}{date})" + (f" · {section}" if section else "")
+
+
+# ---------------------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> int:
+    service = open_service(args)
+    info = service.info()
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return 0
+    emb, st = info["embedding"], info["settings"]
+    age = time.time() - (info["created_at"] or time.time())
+    print(f"Index:      {info['index']}  (built {age / 60:.0f} min ago, {info['faiss']})")
+    print(f"Corpus:     {info['corpus']}")
+    print(f"Embedding:  {emb['backend']}:{emb['model']} (dim {emb['dim']}, prompts {emb['query_prompt']!r}/{emb['passage_prompt']!r})")
+    print(f"Chunking:   {st['chunk_size']} tokens, overlap {st['chunk_overlap']} ({st['tokenizer']})")
+    print(f"Documents:  {len(info['documents'])}, chunks: {info['chunks']}")
+    for d in info["documents"]:
+        meta = ", ".join(x for x in (d["publisher"], d["date"]) if x)
+        print(f"  {d['doc']}  {d['chunks']:4d} chunks  {d['title']}" + (f"  ({meta})" if meta else ""))
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="绿策问答 — cited answers from Chinese green-development policy documents, offline.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common, query = common_options(), query_options()
+
+    p = sub.add_parser("index", parents=[common], help="build or update the index",
+                       description="Build the index, or update it: only added or changed documents are re-embedded, removed ones dropped.")
+    p.add_argument("--rebuild", action="store_true", help="re-chunk everything (needed after changing the embedding model)")
+    p.add_argument("--chunk-size", type=int, metavar="TOKENS", help="chunk size in tiktoken tokens (default 320)")
+    p.add_argument("--chunk-overlap", type=int, metavar="TOKENS", help="overlap between chunks in tokens (default 48)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", parents=[common, query], help="answer one question with citations",
+                       description="Answer a question (Chinese or English) from the documents, with numbered citations. "
+                                   "Builds or updates the index first when needed.",
+                       epilog='example: rag ask "甘肃省2030年森林覆盖率目标是多少？"')
+    p.add_argument("question", help="the question, in Chinese or English")
+    p.add_argument("--json", action="store_true", help="print the answer, citations and retrieved passages as JSON")
+    p.add_argument("--contexts", action="store_true", help="also list the retrieved passages")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("info", parents=[common], help="what is indexed, with which model and settings")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_info)
+
+    for module_name in EXTRA_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, "register"):
+            module.register(sub, common, query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    from .documents import DocumentError
+    from .embeddings import EmbeddingError
+    from .query import QuestionError
+    from index.store import IndexError_
+
+    try:
+        return args.func(args) or 0
+    except (UserError, DocumentError, EmbeddingError, QuestionError, IndexError_, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

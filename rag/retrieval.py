@@ -1,0 +1,119 @@
+"""Retrievers: dense (FAISS), lexical (BM25 over jieba tokens) and their fusion.
+
+Each retriever answers ``retrieve(query, k, docs)`` with ranked ``Hit``s, so stages can be
+swapped and tested alone.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from index.store import IndexStore
+
+from .embeddings import Embedder
+from .query import Query
+from .types import Hit
+
+
+class Retriever(Protocol):
+    def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]: ...
+
+
+def _allowed_mask(store: IndexStore, docs: set[str] | None) -> np.ndarray | None:
+    if not docs:
+        return None
+    return np.array([c.doc_id in docs for c in store.chunks], dtype=bool)
+
+
+class DenseRetriever:
+    def __init__(self, store: IndexStore, embedder: Embedder):
+        self.store, self.embedder = store, embedder
+
+    def embed(self, query: Query) -> np.ndarray:
+        if query.vector is None:
+            query.vector = self.embedder.embed_queries([query.text])[0]
+        return query.vector
+
+    def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
+        vector = self.embed(query)
+        mask = _allowed_mask(self.store, docs)
+        # with a document filter, search everything and filter: exact and cheap at this scale
+        scores, ids = self.store.search(vector, len(self.store.chunks) if mask is not None else k)
+        hits = []
+        for score, i in zip(scores, ids):
+            if mask is not None and not mask[i]:
+                continue
+            hits.append(Hit(self.store.chunks[i], float(score), "dense", dense_score=float(score), dense_rank=len(hits) + 1))
+            if len(hits) == k:
+                break
+        return hits
+
+
+class LexicalRetriever:
+    def __init__(self, store: IndexStore):
+        import bm25s
+
+        self.store = store
+        self._bm25 = bm25s.BM25()
+        if store.tokens:
+            self._bm25.index([t or ["\u2400"] for t in store.tokens], show_progress=False)
+        self.vocabulary = {t for toks in store.tokens for t in toks}
+
+    def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
+        tokens = [t for t in query.lexical_tokens if t in self.vocabulary]
+        if not tokens or not self.store.chunks:
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        mask = _allowed_mask(self.store, docs)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [
+            Hit(self.store.chunks[i], float(scores[i]), "lexical", lexical_score=float(scores[i]), lexical_rank=r + 1)
+            for r, i in enumerate(order) if scores[i] > 0
+        ]
+
+
+def fusion_weights(query: Query) -> tuple[float, float]:
+    """(dense, lexical) weights: lexical matching of translated terms is weak evidence."""
+    if query.lang == "zh":
+        return 1.0, 1.0
+    return (1.0, 0.5) if query.translated else (1.0, 0.0)
+
+
+class HybridRetriever:
+    """Reciprocal-rank fusion of dense and lexical results, weighted by the question's language."""
+
+    def __init__(self, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60, depth: int = 30):
+        self.dense, self.lexical, self.rrf_k, self.depth = dense, lexical, rrf_k, depth
+
+    def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
+        depth = max(self.depth, k)
+        w_dense, w_lex = fusion_weights(query)
+        dense = self.dense.retrieve(query, depth, docs)
+        lexical = self.lexical.retrieve(query, depth, docs) if w_lex > 0 else []
+        merged: dict[str, Hit] = {}
+        for hit in dense:
+            merged[hit.chunk.chunk_id] = Hit(hit.chunk, w_dense / (self.rrf_k + hit.dense_rank), "dense",
+                                             dense_score=hit.dense_score, dense_rank=hit.dense_rank)
+        for hit in lexical:
+            add = w_lex / (self.rrf_k + hit.lexical_rank)
+            if hit.chunk.chunk_id in merged:
+                m = merged[hit.chunk.chunk_id]
+                m.score += add
+                m.reason, m.lexical_score, m.lexical_rank = "both", hit.lexical_score, hit.lexical_rank
+            else:
+                merged[hit.chunk.chunk_id] = Hit(hit.chunk, add, "lexical", lexical_score=hit.lexical_score,
+                                                 lexical_rank=hit.lexical_rank)
+        return sorted(merged.values(), key=lambda h: -h.score)[:k]
+
+
+def make_retriever(mode: str, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60) -> Retriever:
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical
+    if mode == "hybrid":
+        return HybridRetriever(dense, lexical, rrf_k)
+    raise ValueError(f"unknown retrieval mode {mode!r}; use hybrid, dense or lexical")

