@@ -202,7 +202,7 @@ def _reuse(previous, kept_docs: list[Document]):
 def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool) -> tuple[np.ndarray, int]:
     if not chunks:
         return np.zeros((0, embedder.dim), np.float32), 0
-    cache = EmbeddingCache(settings.resolved_index_dir() / "embeddings.sqlite", embedder)
+    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
     counted = {"embedded": 0}
     bar = _progress(len(chunks), progress)
 

@@ -4,7 +4,6 @@ Layout of the index folder::
 
     CURRENT              name of the live version folder (replaced atomically)
     v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json
-    embeddings.sqlite    the embedding cache, shared by all versions
 
 A build writes a whole new version folder and then swaps CURRENT, so an interrupted
 build leaves the previous index usable.

@@ -153,7 +153,8 @@ class EmbeddingCache:
         key = embedder_key(embedder)
         self._space = hashlib.sha1(repr(sorted(key.items())).encode()).hexdigest()[:16]
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path))
+        self._db = sqlite3.connect(str(path), timeout=60)  # several processes may share the cache
+        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (space TEXT, hash TEXT, vector BLOB, PRIMARY KEY (space, hash))")
 
     @staticmethod

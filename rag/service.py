@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable, Iterable
+import re
+from typing import Callable, Iterable, Iterator
 
 from index.builder import BuildReport, build_index, check_embedding, staleness
 from index.store import IndexMissing, IndexStore, load_store, read_manifest
@@ -89,19 +90,53 @@ class RagService:
             docs: Iterable[str] | None = None, answer_mode: str | None = None,
             history: list[str] | None = None) -> Answer:
         """Answer one question. ``history``: earlier questions of the conversation, oldest first."""
+        answer = None
+        for kind, payload in self.ask_stream(question, k=k, mode=mode, docs=docs, answer_mode=answer_mode, history=history):
+            if kind == "answer":
+                answer = payload
+        return answer
+
+    def ask_stream(self, question: str, *, k: int | None = None, mode: str | None = None,
+                   docs: Iterable[str] | None = None, answer_mode: str | None = None,
+                   history: list[str] | None = None) -> Iterator[tuple[str, object]]:
+        """Answer as a stream of events: ("retrieved", hits), ("delta", text piece)…, then ("answer", Answer).
+
+        The deltas concatenate to the final answer text; the final Answer is what was verified.
+        """
         question = validate_question(question, self.settings.max_question_chars)
+        answer_mode = answer_mode or self.settings.answer_mode
+        if answer_mode not in ("extractive", "llm"):
+            raise ValueError(f"unknown answer mode {answer_mode!r}; use extractive or llm")
         t0 = time.perf_counter()
         search_question = self.rewrite(question, history)
         timings: dict[str, float] = {}
         query, hits = self.retrieve(search_question, k, mode, docs, timings)
+        yield "retrieved", hits
         t1 = time.perf_counter()
         answer = self.answerer.answer(query, hits)
+        if answer_mode == "llm":
+            answer = yield from self._llm_stream(query, hits, answer, history)
+        else:
+            for piece in _pieces(answer.text):
+                yield "delta", piece
         timings["answer_ms"] = (time.perf_counter() - t1) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         answer.question = question
         answer.search_question = search_question if search_question != question else None
-        answer.timings_ms = timings
-        return answer
+        answer.timings_ms = {**timings, **answer.timings_ms}
+        yield "answer", answer
+
+    def _llm_stream(self, query: Query, hits: list[Hit], extractive: Answer, history: list[str] | None):
+        """LLM answer with verified citations; falls back to the extractive answer (see rag.llm)."""
+        if not self.settings.llm_configured:
+            raise ValueError("LLM answers need RAG_LLM_BASE_URL and RAG_LLM_MODEL (see README, 'LLM answers'); "
+                             "or use --answer extractive")
+        from .llm import LLMAnswerer
+
+        with self._llm_lock:
+            if self._llm is None:
+                self._llm = LLMAnswerer(self.settings)
+        return (yield from self._llm.stream(query, hits, extractive))
 
     def rewrite(self, question: str, history: list[str] | None) -> str:
         """Make a follow-up question self-contained (hook for conversation-aware rewriting)."""
@@ -138,3 +173,8 @@ class RagService:
             "faiss": m.get("faiss"),
             "created_at": m.get("created_at"),
         }
+
+
+def _pieces(text: str) -> list[str]:
+    """Split an answer into clause-sized pieces for streaming display."""
+    return [p for p in re.split(r"(?<=[，,；;。：:])", text) if p]

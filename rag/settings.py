@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     index_dir: Path | None = Field(
         None, description="Where the index lives; default: one folder per corpus under ~/.cache/policy-qa."
     )
+    cache_dir: Path = Field(
+        DEFAULT_CACHE_ROOT, description="Embedding cache (shared by all indexes), jieba and tiktoken files."
+    )
     # --- chunking (sizes in tiktoken cl100k tokens) ---------------------------
     chunk_size: int = Field(320, ge=32, le=4096)
     chunk_overlap: int = Field(48, ge=0, le=1024)
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(6000, ge=256)
     llm_max_retries: int = Field(2, ge=0, le=10)
 
-    @field_validator("corpus_dir", "index_dir", mode="after")
+    @field_validator("corpus_dir", "index_dir", "cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(value).expanduser()
