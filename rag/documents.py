@@ -178,7 +178,7 @@ def _split_long_line(line: str) -> list[str]:
 def _wrap_width(lines: list[str]) -> int | None:
     """The width at which a PDF wrapped its lines, if the text looks hard-wrapped."""
     lengths = [len(line) for line in lines if line]
-    if len(lengths) < 20:
+    if len(lengths) < 12:
         return None
     top = statistics.quantiles(lengths, n=10)[7]  # 80th percentile
     near = sum(1 for n in lengths if top - 3 <= n <= top + 3)
@@ -217,7 +217,8 @@ def _continues(previous: str, line: str, width: int | None) -> bool:
 
 
 def _glue(left: str, right: str) -> str:
-    if re.search(r"[A-Za-z0-9,.]$", left) and re.match(r"[A-Za-z0-9]", right):
+    # English words need their space back; a number the PDF broke (202|1) does not
+    if re.search(r"[A-Za-z,.]$", left) and re.match(r"[A-Za-z0-9]", right):
         return f"{left} {right}"
     return left + right
 

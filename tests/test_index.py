@@ -1,0 +1,130 @@
+"""Index building: incremental updates, the embedding cache, staleness, atomic writes, refusals."""
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from index.builder import build_index, staleness
+from index.store import EmbeddingMismatch, IndexCorrupt, IndexMissing, current_version, load_store, read_manifest
+from rag.embeddings import load_embedder
+from rag.service import RagService
+from rag.settings import get_settings
+
+DOCS = {
+    "gansu.txt": "一、主要目标\n到2030年底，森林覆盖率提高至12.7%，森林蓄积量提高至3.3亿立方米。",
+    "guangxi.txt": "二、重点任务\n到2027年，广西地表水水质优良比例保持在95%以上。推进生态环境分区管控。",
+    "jiangxi.md": "# 江西\n江西省森林覆盖率保持全国第二位。全省空气优良天数比率达到93.9%。",
+}
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = get_settings(corpus_dir=corpus, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    return settings, load_embedder(settings)
+
+
+def test_incremental_update_reembeds_only_the_changed_document(tiny):
+    settings, embedder = tiny
+    first = build_index(settings, embedder, progress=False)
+    assert first.documents == 3 and first.embedded == first.chunks > 0
+
+    again = build_index(settings, embedder, progress=False)
+    assert again.up_to_date and again.embedded == 0
+
+    gansu = settings.corpus_dir / "gansu.txt"
+    os.utime(gansu, None)  # touched, same content: nothing to embed
+    assert build_index(settings, embedder, progress=False).embedded == 0
+
+    gansu.write_text(DOCS["gansu.txt"] + "湿地保护率达到54.35%。", encoding="utf-8")
+    changed = build_index(settings, embedder, progress=False)
+    assert changed.changed == ["gansu.txt"]
+    assert 0 < changed.embedded <= sum(1 for c in load_store(settings.index_dir).chunks if c.doc_id == "gansu.txt")
+
+    (settings.corpus_dir / "jiangxi.md").unlink()
+    removed = build_index(settings, embedder, progress=False)
+    assert removed.removed == ["jiangxi.md"] and removed.embedded == 0
+    store = load_store(settings.index_dir)
+    assert {c.doc_id for c in store.chunks} == {"gansu.txt", "guangxi.txt"}
+    assert store.faiss_index.ntotal == len(store.chunks)
+
+
+def test_rebuild_uses_the_embedding_cache(tiny):
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+    shutil.rmtree(settings.index_dir)
+    report = build_index(settings, embedder, progress=False)
+    assert report.embedded == 0 and report.reused == report.chunks
+
+
+def test_staleness_is_detected_and_explained(tiny):
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+    manifest = read_manifest(settings.index_dir)
+    assert staleness(settings, manifest) is None
+    (settings.corpus_dir / "new.txt").write_text("上海市培育50家绿色供应链链主企业。", encoding="utf-8")
+    assert "1 added" in staleness(settings, manifest)
+    assert "chunking" in staleness(settings.model_copy(update={"chunk_size": 128}), manifest)
+    with pytest.raises(Exception, match="stale"):
+        RagService.open(settings, update=False)
+
+
+def test_missing_index_is_reported(tiny):
+    settings, _ = tiny
+    with pytest.raises(IndexMissing, match="rag index"):
+        load_store(settings.index_dir)
+
+
+def test_corrupt_index_is_reported(tiny):
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+    version = current_version(settings.index_dir)
+    faiss_file = version / "vectors.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])  # truncated
+    with pytest.raises(IndexCorrupt, match="rag index --rebuild"):
+        load_store(settings.index_dir)
+
+
+def test_interrupted_build_leaves_previous_index_usable(tiny, monkeypatch):
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+    before = current_version(settings.index_dir)
+    (settings.corpus_dir / "gansu.txt").write_text("森林覆盖率提高至13%。", encoding="utf-8")
+
+    import index.store as store_module
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the vectors were written
+
+    monkeypatch.setattr(store_module, "make_faiss_index", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(settings, embedder, progress=False)
+    assert current_version(settings.index_dir) == before
+    assert len(load_store(settings.index_dir).chunks) > 0
+    assert not list(Path(settings.index_dir).glob(".building-*"))
+
+
+def test_another_embedding_model_is_refused(tiny):
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+
+    class OtherModel:
+        backend, model, dim = "sentence-transformers", "BAAI/bge-m3", 1024
+        query_prompt = passage_prompt = ""
+
+    with pytest.raises(EmbeddingMismatch, match="rag index --rebuild"):
+        build_index(settings, OtherModel(), progress=False)
+
+
+def test_unreadable_file_is_skipped_and_named(tiny):
+    settings, embedder = tiny
+    (settings.corpus_dir / "broken.txt").write_bytes(b"\x00\x01" * 64)
+    report = build_index(settings, embedder, progress=False)
+    assert report.documents == 3
+    assert [p.path for p in report.problems] == ["broken.txt"]
+    assert "Skipped broken.txt" in report.summary()
