@@ -114,7 +114,7 @@ class ExtractiveAnswerer:
 
     # ------------------------------------------------------------------ scoring
     def candidates(self, query: Query, hits: list[Hit]) -> tuple[list[Candidate], list[int]]:
-        """Qualifying sentences, best first, and the years of topical sentences rejected for their year."""
+        """Qualifying sentence windows, best first, and the years of topical sentences rejected for their year."""
         terms = list(dict.fromkeys(t for t in query.terms if t.strip()))
         weights = {t: _term_weight(t) for t in terms}
         total = sum(weights.values()) or 1.0
@@ -124,39 +124,59 @@ class ExtractiveAnswerer:
             if chunk.doc_id not in self.store.documents:
                 continue
             ctx = self._context(chunk.doc_id)
-            for s, e in sentence_spans(chunk.text):
-                sentence = chunk.text[s:e]
-                sent_norm = normalize(sentence)
-                lead_norm = normalize(ctx.lead(chunk.start + s))
-                in_sentence = [t for t in terms if _contains(sent_norm, t)]
-                in_lead = [t for t in terms if t not in in_sentence and _contains(lead_norm, t)]
-                if not in_sentence:
-                    continue
-                covered = sum(weights[t] for t in in_sentence) + 0.8 * sum(weights[t] for t in in_lead)
-                coverage = covered / total
-                scope_years, scope_span = ctx.scope(chunk.start + s)
-                score = coverage
-                cand = Candidate(rank, chunk, s, e, score, coverage, in_sentence, scope_years)
-                if query.years:
-                    if any(y in scope_years for y in query.years):
-                        score += 0.2
-                        if scope_span is not None:
-                            cand.scope = self._scope_source(chunk, scope_span)
-                    elif scope_years:
-                        if coverage >= self.min_coverage:
-                            other_years.extend(scope_years)
-                        continue
-                    elif not any(str(y) in sent_norm for y in query.years):
-                        continue  # nothing ties this sentence to the asked year
-                if query.expects == "number" and not _has_figure(sentence):
-                    score -= 0.3
-                if query.expects == "date" and not years(sentence) and not re.search(r"\d+月", sentence):
-                    score -= 0.3
-                cand.score = score - 0.02 * rank
-                if coverage >= self.min_coverage:
+            spans = sentence_spans(chunk.text)
+            # a sentence alone, or with the next one: the subject and the figure are often split by 。
+            windows = [(i, i) for i in range(len(spans))] + [(i, i + 1) for i in range(len(spans) - 1)]
+            for first, last in windows:
+                s, e = spans[first][0], spans[last][1]
+                cand = self._score(query, terms, weights, total, rank, chunk, ctx, s, e, other_years)
+                if cand is not None:
+                    cand.score -= 0.04 * (last - first)  # prefer the shorter window on a tie
                     found.append(cand)
         found.sort(key=lambda c: -c.score)
         return found, sorted(set(other_years))
+
+    def _score(self, query, terms, weights, total, rank, chunk, ctx, s, e, other_years) -> Candidate | None:
+        sentence = chunk.text[s:e]
+        sent_norm = normalize(sentence)
+        lead_norm = normalize(ctx.lead(chunk.start + s))
+        if any(not (_contains(sent_norm, t) or _contains(lead_norm, t)) for t in query.entities):
+            return None  # about another place, person or organisation
+        in_sentence = [t for t in terms if _contains(sent_norm, t)]
+        if not in_sentence:
+            return None
+        covered = 0.0
+        for t in terms:
+            if t in in_sentence:
+                covered += weights[t]
+            elif _contains(lead_norm, t):
+                covered += 0.8 * weights[t]
+            else:  # a paraphrase shares characters (建成/建设, 五年/5年来)
+                covered += 0.5 * weights[t] * _char_overlap(t, sent_norm)
+        coverage = covered / total
+        scope_years, scope_span = ctx.scope(chunk.start + s)
+        cand = Candidate(rank, chunk, s, e, coverage, coverage, in_sentence, scope_years)
+        if query.years:
+            if any(y in scope_years for y in query.years):
+                cand.score += 0.2
+                if scope_span is not None:
+                    cand.scope = self._scope_source(chunk, scope_span)
+            elif scope_years:
+                if coverage >= self.min_coverage:
+                    other_years.extend(scope_years)
+                return None
+            elif not any(str(y) in sent_norm for y in query.years):
+                return None  # nothing ties this sentence to the asked year
+        if query.expects == "number":
+            if not _has_figure(sentence):
+                return None  # a "how much" question is not answered without a figure
+            if query.unit and not re.search(rf"\d\s*[万亿千百]*{re.escape(query.unit)}", sentence, re.I):
+                return None  # asked in 亿元, the figure must be in 亿元
+            cand.score += 0.25 * min(query.asks, _figure_count(sentence))
+        if query.expects == "date" and not years(sentence) and not re.search(r"\d+月", sentence):
+            cand.score -= 0.3
+        cand.score -= 0.02 * rank
+        return cand if coverage >= self.min_coverage else None
 
     def _scope_source(self, chunk: Chunk, span: tuple[int, int]) -> tuple[Chunk, int, int]:
         """The chunk and chunk-relative span of the year-setting sentence (another chunk if need be)."""
@@ -192,34 +212,44 @@ class ExtractiveAnswerer:
         return answer
 
     def shortest_span(self, query: Query, cand: Candidate) -> tuple[int, int]:
-        """The clause that states the fact, with the next clause when it continues the same subject."""
+        """The clauses that state the asked fact(s): the best-matching clause, extended to the
+        figure(s) asked for, and to the next clause when it continues the same subject."""
         text = cand.chunk.text
         if cand.end - cand.start <= 40 or query.expects in ("list", "explain"):
             return cand.start, cand.end
         clauses = clause_spans(text, cand.start, cand.end)
-        norm_terms = cand.in_sentence
-
-        def clause_score(span):
-            c = normalize(text[span[0] : span[1]])
-            s = sum(_term_weight(t) for t in norm_terms if _contains(c, t))
-            if query.expects == "number" and _has_figure(text[span[0] : span[1]]):
-                s += 2
-            return s
-
-        best_i = max(range(len(clauses)), key=lambda i: (clause_score(clauses[i]), -i))
-        start, end = clauses[best_i]
-        if clause_score(clauses[best_i]) == 0:
+        if len(clauses) <= 1:
             return cand.start, cand.end
-        # a clause without its subject ("提高至12.7%") needs the clause before it
-        if query.expects == "number" and not any(_contains(normalize(text[start:end]), t) for t in norm_terms) and best_i > 0:
-            start = clauses[best_i - 1][0]
-        # the neighbouring clause on the same subject (森林覆盖率 … , 森林蓄积量 …) completes the picture
-        if best_i + 1 < len(clauses):
-            nxt = clauses[best_i + 1]
-            head = _subject_head(text[start:end])
-            if head and text[nxt[0] : nxt[1]].startswith(head) and nxt[1] - start <= 60:
-                end = nxt[1]
-        return start, end
+
+        def term_score(span):
+            c = normalize(text[span[0] : span[1]])
+            return sum(_term_weight(t) for t in cand.in_sentence if _contains(c, t))
+
+        scores = [term_score(c) for c in clauses]
+        best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+        if scores[best] == 0:
+            return cand.start, cand.end
+        if query.expects not in ("number", "date"):
+            lo, hi = max(0, best - 1), min(len(clauses) - 1, best + 1)  # an entity sits next to its predicate
+            return clauses[lo][0], clauses[hi][1]
+        has = _has_figure if query.expects == "number" else (lambda t: bool(years(t) or re.search(r"\d+月", t)))
+        with_figure = [i for i, c in enumerate(clauses) if has(text[c[0] : c[1]])]
+        if not with_figure:
+            return cand.start, cand.end
+        after = [i for i in with_figure if i >= best]
+        first = after[0] if after and after[0] - best <= 2 else min(with_figure, key=lambda i: abs(i - best))
+        lo, hi = min(best, first), max(best, first)
+        wanted = query.asks - 1
+        for i in with_figure:  # one figure per thing asked: "多少家，产值多少"
+            if i > hi and wanted > 0 and i - hi <= 2:
+                hi, wanted = i, wanted - 1
+        # the neighbouring clause on the same subject (森林覆盖率… , 森林蓄积量…) completes the picture
+        if hi + 1 < len(clauses):
+            head = _subject_head(text[clauses[hi][0] : clauses[hi][1]])
+            nxt = clauses[hi + 1]
+            if head and text[nxt[0] : nxt[1]].startswith(head) and nxt[1] - clauses[lo][0] <= 60:
+                hi += 1
+        return clauses[lo][0], clauses[hi][1]
 
     def _format(self, query: Query, lead: str, body: str, citations: list[Citation]) -> str:
         marks = "".join(f"[{c.n}]" for c in citations)
@@ -246,6 +276,18 @@ class ExtractiveAnswerer:
                         f"(they only cover {', '.join(map(str, other_years[:4]))}).")
             text += " The closest passages are listed below."
         return Answer(query.text, text, True, [], hits, lang=query.lang)
+
+
+def _char_overlap(term: str, text_norm: str) -> float:
+    chars = set(normalize(term))
+    if len(chars) < 2:
+        return 0.0
+    share = sum(1 for ch in chars if ch in text_norm) / len(chars)
+    return share if share >= 0.5 else 0.0
+
+
+def _figure_count(text: str) -> int:
+    return sum(1 for m in NUMBER_RE.finditer(text) if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()))
 
 
 def _has_figure(text: str) -> bool:

@@ -1,6 +1,7 @@
 """Sentence-aware chunking, sized in tiktoken tokens.
 
-Chunks never cross a section boundary (so every chunk has one section path), never cut
+Chunks never cross a section boundary (so every chunk has one section path; a heading
+starts its section's first chunk), never cut
 inside a sentence (a sentence longer than the budget is cut at clause boundaries, never
 inside a number), and overlap by whole sentences.
 """
@@ -55,9 +56,9 @@ def chunk_document(doc: Document, settings: ChunkSettings = ChunkSettings()) -> 
     chunks: list[Chunk] = []
     # Group consecutive body blocks of the same section; headings only open sections.
     groups: list[tuple[tuple[str, ...], list[tuple[int, int]]]] = []
+    # A heading opens its section's group, so its text stays citable (short lines taken for
+    # headings are sometimes content: a date line, a signature).
     for block in doc.blocks:
-        if block.is_heading:
-            continue
         if groups and groups[-1][0] == block.section:
             groups[-1][1].append((block.start, block.end))
         else:

@@ -84,6 +84,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     validate_question(args.question, settings.max_question_chars)  # before any slow loading
     service = open_service(args)
+    if settings.answer_mode == "llm" and not args.json:
+        return _ask_streaming(args, service)
     answer = service.ask(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode=args.answer_mode)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -92,12 +94,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_answer(answer, service, show_contexts: bool = False) -> str:
+def _ask_streaming(args: argparse.Namespace, service) -> int:
+    """LLM answers: show the text as it is written, then the verified answer if verification changed it."""
+    streamed, answer = [], None
+    for kind, payload in service.ask_stream(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode="llm"):
+        if kind == "delta":
+            streamed.append(payload)
+            print(payload, end="", flush=True)
+        elif kind == "answer":
+            answer = payload
+    if streamed:
+        print()
+    changed = "".join(streamed).strip() != answer.text.strip()
+    if changed and streamed:
+        print("⚠ 核对后更正的回答：" if answer.lang == "zh" else "! Verification changed the answer; the verified answer:")
+    print(render_answer(answer, service, show_contexts=args.contexts, show_text=changed))
+    return 0
+
+
+def render_answer(answer, service, show_contexts: bool = False, show_text: bool = True) -> str:
     zh = answer.lang == "zh"
     lines = []
     if answer.search_question:
         lines.append(("检索问题：" if zh else "Searched as: ") + answer.search_question)
-    lines.append(answer.text)
+    if show_text:  # False when the text was already streamed
+        lines.append(answer.text)
     for note in answer.notes:
         lines.append(("⚠ " if zh else "! ") + note)
     if answer.citations:

@@ -17,7 +17,7 @@ from .text import CJK
 from .types import Block, Document
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx")
-CLEANER_VERSION = 4  # bump when cleaning changes: indexes built before are then stale
+CLEANER_VERSION = 5  # bump when cleaning changes: indexes built before are then stale
 
 
 class DocumentError(Exception):

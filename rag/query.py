@@ -3,7 +3,7 @@ the tokens lexical search should use."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .text import content_terms, detect_language, search_tokens, years
@@ -22,12 +22,15 @@ class Query:
     lexical_tokens: list[str]
     translated: bool = False
     expects: str = "any"  # number | date | list | explain | any
+    entities: list[str] = field(default_factory=list)  # places, people, organisations the answer must be about
+    asks: int = 1  # how many things the question asks for ("多少…，占多少？" asks two)
+    unit: str | None = None  # the unit a figure must carry ("多少亩" -> "亩")
     vector: Any = None  # the query embedding, once computed (so stages can be timed apart)
 
 
 _NUMBER_Q = re.compile(r"多少|几|比例|比重|百分|率|数量|规模|面积|总量|how (much|many)|what (percentage|share|proportion)|rate|number of|target", re.I)
 _DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪天|日期|when|what year|which year|what date", re.I)
-_LIST_Q = re.compile(r"哪些|有哪几|列举|包括|which .*(are|were)|list|what are", re.I)
+_LIST_Q = re.compile(r"哪些|哪[两二三四五六七八九几][个篇项类种条家大张层方面]|列举|包括|which .*(are|were)|list|what are", re.I)
 _EXPLAIN_Q = re.compile(r"为什么|为何|如何|怎样|怎么|why|how (does|do|did|can|is|are)|explain", re.I)
 
 
@@ -45,10 +48,10 @@ def expected_kind(question: str) -> str:
         return "date"
     if _EXPLAIN_Q.search(question) and not _NUMBER_Q.search(question):
         return "explain"
-    if _NUMBER_Q.search(question):
-        return "number"
     if _LIST_Q.search(question):
         return "list"
+    if _NUMBER_Q.search(question):
+        return "number"
     return "any"
 
 
@@ -65,4 +68,30 @@ def analyze(question: str, vocabulary: set[str] | None = None) -> Query:
         tokens = [t for term in terms for t in search_tokens(term)]
         tokens += [w for w in re.findall(r"[a-z0-9.]+", question.lower()) if re.fullmatch(r"(19|20)\d\d", w)]
         translated = bool(terms)
-    return Query(question, lang, years(question), terms, tokens, translated, expected_kind(question))
+    return Query(question, lang, years(question), terms, tokens, translated, expected_kind(question),
+                 entities=named_entities(terms), asks=count_asks(question), unit=asked_unit(question))
+
+
+_UNITS = ("平方公里", "立方米", "千瓦时", "千瓦", "兆瓦", "公顷", "公里", "MW", "GW", "kW", "元", "亩", "吨", "种", "家",
+          "座", "台", "项", "辆", "所", "株", "只", "条", "倍", "人", "户", "米", "个")
+_UNIT_RE = re.compile(r"(?:多少|几)\s*(?:[万亿千百]*)(" + "|".join(map(re.escape, _UNITS)) + ")", re.I)
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a "多少亿元/几座" question expects its figure in."""
+    m = _UNIT_RE.search(question)
+    return m.group(1) if m else None
+
+
+_ASK_RE = re.compile(r"多少|多大|多长|多高|多久|几[个年项家种座台次位]?|哪一?年|哪[个些家]|什么时候|何时|是谁|how (much|many)|what|which|when|who", re.I)
+
+
+def count_asks(question: str) -> int:
+    return max(1, len(_ASK_RE.findall(question)))
+
+
+def named_entities(terms: list[str]) -> list[str]:
+    """Terms naming a place, person or organisation: an answer about another one is no answer."""
+    from .text import entity_words
+
+    return [t for t in terms if t in entity_words(" ".join(terms))]

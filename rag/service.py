@@ -142,6 +142,13 @@ class RagService:
         """Make a follow-up question self-contained (hook for conversation-aware rewriting)."""
         if not history:
             return question
+        if self.settings.llm_configured:
+            from .llm import rewrite_question
+
+            try:
+                return rewrite_question(self.settings, question, history)
+            except Exception:  # an unreachable or confused LLM must not stop the question: use the heuristic
+                pass
         try:
             from .followup import rewrite_followup
         except ImportError:

@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -56,11 +56,19 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0)
     llm_context_tokens: int = Field(6000, ge=256)
     llm_max_retries: int = Field(2, ge=0, le=10)
+    # --- browser UI ----------------------------------------------------------
+    feedback_path: Path | None = Field(None, description="JSONL file for UI feedback; default cache_dir/feedback.jsonl.")
 
-    @field_validator("corpus_dir", "index_dir", "cache_dir", mode="after")
+    @field_validator("corpus_dir", "index_dir", "cache_dir", "feedback_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(value).expanduser()
+
+    @model_validator(mode="after")
+    def _default_feedback_path(self) -> "Settings":
+        if self.feedback_path is None:
+            self.feedback_path = self.cache_dir / "feedback.jsonl"
+        return self
 
     def resolved_index_dir(self) -> Path:
         """The index folder: explicit, or derived from the corpus path so two corpora never share one."""

@@ -20,7 +20,7 @@ _CLOSERS = "”’」』）)】》\"'"
 _SENTENCE_RE = re.compile(
     rf"[^{_SENT_END}]*?(?:[{_SENT_END}]+|\.(?=\s|$)|$)[{_CLOSERS}]*", re.S
 )
-_CLAUSE_BREAK = re.compile(r"[，,、：:；;。！？!?]")
+_CLAUSE_BREAK = re.compile(r"[，,：:；;。！？!?]")
 
 # A figure: a number with an optional unit; years are figures too.
 NUMBER_RE = re.compile(
@@ -61,16 +61,25 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return spans
 
 
+_OPENERS, _CLOSERS_Q = "“‘《（(「『【", "”’》）)」』】"
+
+
 def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Clause spans (split at commas, colons and terminators) inside one sentence."""
-    spans, s = [], start
-    for m in _CLAUSE_BREAK.finditer(text, start, end):
-        # never split a number such as 1,000 or a ratio written 3:1
-        if text[m.start()] in ",:" and 0 < m.start() < len(text) - 1 and text[m.start() - 1].isdigit() and text[m.start() + 1].isdigit():
-            continue
-        if m.start() > s:
-            spans.append((s, m.start()))
-        s = m.end()
+    """Clause spans inside one sentence: split at commas, colons and terminators, but never
+    inside quotes or brackets (“蓝天、碧水、净土”), inside a number (1,000), or at 、 (a list)."""
+    spans, s, depth = [], start, 0
+    for i in range(start, end):
+        ch = text[i]
+        if ch in _OPENERS:
+            depth += 1
+        elif ch in _CLOSERS_Q:
+            depth = max(0, depth - 1)
+        elif depth == 0 and _CLAUSE_BREAK.match(ch):
+            if ch in ",:" and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit():
+                continue
+            if i > s:
+                spans.append((s, i))
+            s = i + 1
     if end > s:
         spans.append((s, end))
     return [(a, b) for a, b in spans if text[a:b].strip()]
@@ -150,3 +159,11 @@ def content_terms(text: str) -> list[str]:
 
 def is_stopword(word: str) -> bool:
     return word in _STOPWORDS
+
+
+def entity_words(text: str) -> set[str]:
+    """Words jieba tags as place (ns), person (nr) or organisation (nt) names."""
+    _jieba()
+    import jieba.posseg as pseg
+
+    return {w for w, flag in pseg.lcut(text) if flag in ("ns", "nr", "nt") and len(w) >= 2}
