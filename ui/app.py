@@ -1,0 +1,229 @@
+"""`rag ui`: the browser chat (Gradio Blocks), fully offline, on 127.0.0.1 by default.
+
+One RagService (index + embedding model) is loaded at start and shared by every session;
+Gradio's queue bounds how many questions run at once.
+"""
+import os
+
+# Before gradio is imported: its analytics and version check would call out to the internet.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import logging
+import socket
+import time
+from pathlib import Path
+
+from rag.text import detect_language
+
+from . import render
+from .feedback import FeedbackLog
+from .texts import EXAMPLES, I18N_TEXT
+
+log = logging.getLogger("policy_qa.ui")
+HERE = Path(__file__).resolve().parent
+# System fonts only, CJK first: no web font is fetched.
+FONTS = ["PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC",
+         "WenQuanYi Micro Hei", "system-ui", "sans-serif"]
+FONTS_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
+
+
+def friendly_errors():
+    """The errors a user can cause or fix (bad question, missing index, model) — shown, not raised."""
+    from index.store import IndexError_
+    from rag.embeddings import EmbeddingError
+    from rag.query import QuestionError
+
+    return (QuestionError, ValueError, IndexError_, EmbeddingError)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, friendly_errors()):
+        return str(exc)
+    log.exception("unexpected error while answering")
+    return f"internal error ({type(exc).__name__}); the server log has details"
+
+
+def status_line(service) -> str:
+    info = service.info()
+    emb = info.get("embedding") or {}
+    age = time.time() - (info.get("created_at") or time.time())
+    age_text = f"{age / 60:.0f} min" if age < 7200 else f"{age / 3600:.0f} h" if age < 172800 else f"{age / 86400:.0f} d"
+    return (f"文档 documents {len(info['documents'])} · 段落 chunks {info['chunks']} · "
+            f"模型 model {emb.get('backend', '?')}:{emb.get('model', '?')} · 索引 index {age_text}")
+
+
+def build_app(service, *, concurrency: int = 4):
+    import gradio as gr
+
+    i18n = gr.I18n(**I18N_TEXT)
+    documents = service.store.documents
+    feedback = FeedbackLog(service.settings.feedback_path)
+    settings = service.settings
+    llm_ok = settings.llm_configured
+
+    def ask_stream(question, chat, turns, k, mode, docs, answer_mode):
+        """Stream one answer into the chat; the sources panel follows the stream."""
+        chat, turns = list(chat or []), list(turns or [])
+        question = (question or "").strip()
+        lang = detect_language(question) if question else "zh"
+        if not question:
+            yield chat, turns, gr.skip(), gr.skip()
+            return
+        turn = len(turns)
+        chat += [{"role": "user", "content": question}, {"role": "assistant", "content": render.t(lang, "retrieving")}]
+        yield chat, turns, gr.skip(), ""
+        text = ""
+        try:
+            events = service.ask_stream(question, k=int(k) if k else None, mode=mode or None, docs=docs or None,
+                                        answer_mode=answer_mode or None, history=[x["question"] for x in turns])
+            for kind, payload in events:
+                if kind == "retrieved":
+                    yield chat, turns, render.retrieved_preview(payload, lang, documents), gr.skip()
+                elif kind == "delta":
+                    text += payload
+                    chat[-1] = {"role": "assistant", "content": render.link_markers(text, turn)}
+                    yield chat, turns, gr.skip(), gr.skip()
+                elif kind == "answer":
+                    answer = payload
+                    chat[-1] = {"role": "assistant", "content": render.chat_message(answer, turn)}
+                    turns.append({"question": question, "lang": answer.lang, "chat_index": len(chat) - 1,
+                                  "answer": answer.to_dict(), "sources_html": render.turn_sources(answer, turn, documents)})
+                    yield chat, turns, render.sources_panel(turns, documents, answer.lang), gr.skip()
+        except Exception as exc:  # shown in the chat; the server keeps serving
+            chat[-1] = {"role": "assistant", "content": render.error_message(_error_text(exc), lang)}
+            yield chat, turns, render.sources_panel(turns, documents, lang), gr.skip()
+
+    def api_ask(question: str, k: int = 0, mode: str = "", docs: list[str] | None = None,
+                answer_mode: str = "", history: list[str] | None = None) -> dict:
+        """Answer one question; returns Answer.to_dict(), or {"error": …} for a question that cannot be answered."""
+        try:
+            answer = service.ask(question, k=k or None, mode=mode or None, docs=docs or None,
+                                 answer_mode=answer_mode or None, history=history or None)
+            return answer.to_dict()
+        except Exception as exc:
+            return {"error": _error_text(exc), "question": question, "answer": "", "refused": True,
+                    "citations": [], "contexts": []}
+
+    def on_like(turns, data: gr.LikeData):
+        entry = _turn_for(turns, data.index)
+        if entry is None:
+            return None, gr.update(visible=False)
+        verdict = "up" if data.liked in (True, "Like") else "down"
+        feedback.write(entry, verdict)
+        return {"turn": turns.index(entry), "verdict": verdict}, gr.update(visible=True)
+
+    def on_comment(turns, pending, comment):
+        if pending and (comment or "").strip():
+            feedback.write(turns[pending["turn"]], pending["verdict"], comment.strip())
+        return None, gr.update(visible=False), ""
+
+    def clear():
+        return [], [], render.sources_panel([], documents), None, gr.update(visible=False)
+
+    with gr.Blocks(title="绿策问答 · Policy Q&A", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        pending = gr.State(None)
+        gr.Markdown(i18n("title"))
+        gr.Markdown(status_line(service), elem_id="status-line")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(elem_id="chat", label=i18n("chat"), height=560, buttons=["copy"],
+                                  feedback_options=("Like", "Dislike"), placeholder=i18n("placeholder"))
+                with gr.Row():
+                    question = gr.Textbox(elem_id="question", show_label=False, placeholder=i18n("ask_placeholder"),
+                                          scale=5, max_lines=4, submit_btn=False)
+                    send = gr.Button(i18n("send"), variant="primary", elem_id="send", scale=1, min_width=80)
+                    clear_btn = gr.Button(i18n("clear"), elem_id="clear", scale=1, min_width=80)
+                with gr.Row(visible=False) as comment_row:
+                    comment = gr.Textbox(show_label=False, placeholder=i18n("comment"), scale=5, elem_id="comment")
+                    comment_btn = gr.Button(i18n("send_comment"), scale=1, min_width=80)
+                gr.Examples(EXAMPLES, inputs=[question], label=i18n("examples"))
+                with gr.Accordion(i18n("settings"), open=False):
+                    k = gr.Slider(1, 20, value=settings.top_k, step=1, label=i18n("top_k"))
+                    mode = gr.Radio(["hybrid", "dense", "lexical"], value=settings.retrieval_mode, label=i18n("mode"))
+                    docs = gr.Dropdown([(d.title, d.doc_id) for d in sorted(documents.values(), key=lambda d: d.doc_id)],
+                                       multiselect=True, value=[], label=i18n("docs"))
+                    answer_mode = gr.Radio(["extractive", "llm"], value=settings.answer_mode if llm_ok else "extractive",
+                                           interactive=llm_ok, label=i18n("answer_mode"), info=None if llm_ok else i18n("llm_off"))
+            with gr.Column(scale=2):
+                sources = gr.HTML(render.sources_panel([], documents), elem_id="sources", label=i18n("sources"))
+
+        inputs = [question, chat, turns, k, mode, docs, answer_mode]
+        outputs = [chat, turns, sources, question]
+        for trigger in (question.submit, send.click):
+            trigger(ask_stream, inputs, outputs, api_visibility="private")
+        clear_btn.click(clear, None, [chat, turns, sources, pending, comment_row], api_visibility="private")
+        chat.like(on_like, [turns], [pending, comment_row], api_visibility="private")
+        for trigger in (comment.submit, comment_btn.click):
+            trigger(on_comment, [turns, pending, comment], [pending, comment_row, comment], api_visibility="private")
+        gr.api(api_ask, api_name="ask")
+    demo.queue(default_concurrency_limit=concurrency)
+    demo.policy_qa_i18n = i18n
+    return demo
+
+
+def _turn_for(turns, index):
+    index = index[0] if isinstance(index, (list, tuple)) else index
+    for entry in turns or []:
+        if entry["chat_index"] == index:
+            return entry
+    return None
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4):
+    """Start the app in a background thread (tests, load test); returns (demo, url). Stop with demo.close()."""
+    port = port or free_port(host)
+    demo = launch(build_app(service, concurrency=concurrency), host, port, block=False, quiet=True)
+    return demo, f"http://{host}:{port}/"
+
+
+def launch(demo, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = False):
+    """Start the server; offline: no share link, no external assets, no SSR node server."""
+    import gradio as gr
+
+    theme = gr.themes.Soft(primary_hue="green", font=FONTS, font_mono=FONTS_MONO)
+    head = f"<script>{(HERE / 'app.js').read_text(encoding='utf-8')}</script>"
+    demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
+                theme=theme, css=(HERE / "app.css").read_text(encoding="utf-8"), head=head, i18n=demo.policy_qa_i18n,
+                ssr_mode=False, footer_links=["api", "settings"], show_error=False, quiet=quiet)
+    return demo
+
+
+# ---------------------------------------------------------------------------- CLI
+def register(sub, common, query) -> None:
+    p = sub.add_parser("ui", parents=[common, query], help="chat with the documents in the browser",
+                       description="Start the browser UI (Gradio) on this machine. Works offline; nothing is shared.",
+                       epilog="example: rag ui --port 7860   then open http://127.0.0.1:7860")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--concurrency", type=int, default=4, metavar="N", help="questions answered at the same time (default 4)")
+    p.set_defaults(func=cmd_ui)
+
+
+def cmd_ui(args) -> int:
+    from rag.cli import UserError, open_service
+
+    if not port_free(args.host, args.port):
+        raise UserError(f"port {args.port} on {args.host} is already in use; choose another with --port")
+    service = open_service(args)
+    demo = build_app(service, concurrency=max(1, args.concurrency))
+    print(f"绿策问答 UI: http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    launch(demo, args.host, args.port, block=True, quiet=True)
+    return 0
