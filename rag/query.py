@@ -25,6 +25,7 @@ class Query:
     entities: list[str] = field(default_factory=list)  # places, people, organisations the answer must be about
     asks: int = 1  # how many things the question asks for ("多少…，占多少？" asks two)
     unit: str | None = None  # the unit a figure must carry ("多少亩" -> "亩")
+    groups: list[list[str]] = field(default_factory=list)  # alternatives per concept (translations)
     vector: Any = None  # the query embedding, once computed (so stages can be timed apart)
 
 
@@ -59,28 +60,21 @@ def analyze(question: str, vocabulary: set[str] | None = None) -> Query:
     lang = detect_language(question)
     if lang == "zh":
         terms = content_terms(question)
+        groups = [[t] for t in dict.fromkeys(terms)]
         tokens = search_tokens(question)
         translated = False
     else:
-        from .translate import translate_terms
+        from .translate import translate_groups
 
-        terms = translate_terms(question, vocabulary)
+        groups = translate_groups(question, vocabulary)
+        terms = list(dict.fromkeys(t for g in groups for t in g))
         tokens = [t for term in terms for t in search_tokens(term)]
         tokens += [w for w in re.findall(r"[a-z0-9.]+", question.lower()) if re.fullmatch(r"(19|20)\d\d", w)]
         translated = bool(terms)
+    entities = named_entities(terms)
     return Query(question, lang, years(question), terms, tokens, translated, expected_kind(question),
-                 entities=named_entities(terms), asks=count_asks(question), unit=asked_unit(question))
-
-
-_UNITS = ("平方公里", "立方米", "千瓦时", "千瓦", "兆瓦", "公顷", "公里", "MW", "GW", "kW", "元", "亩", "吨", "种", "家",
-          "座", "台", "项", "辆", "所", "株", "只", "条", "倍", "人", "户", "米", "个")
-_UNIT_RE = re.compile(r"(?:多少|几)\s*(?:[万亿千百]*)(" + "|".join(map(re.escape, _UNITS)) + ")", re.I)
-
-
-def asked_unit(question: str) -> str | None:
-    """The unit a "多少亿元/几座" question expects its figure in."""
-    m = _UNIT_RE.search(question)
-    return m.group(1) if m else None
+                 entities=entities, asks=count_asks(question), unit=asked_unit(question),
+                 groups=groups)
 
 
 _ASK_RE = re.compile(r"多少|多大|多长|多高|多久|几[个年项家种座台次位]?|哪一?年|哪[个些家]|什么时候|何时|是谁|how (much|many)|what|which|when|who", re.I)
@@ -95,3 +89,14 @@ def named_entities(terms: list[str]) -> list[str]:
     from .text import entity_words
 
     return [t for t in terms if t in entity_words(" ".join(terms))]
+
+
+_UNITS = ("平方公里", "立方米", "千瓦时", "千瓦", "兆瓦", "公顷", "公里", "MW", "GW", "kW", "元", "亩", "吨", "种", "家",
+          "座", "台", "项", "辆", "所", "株", "只", "条", "倍", "人", "户", "米", "个")
+_UNIT_RE = re.compile(r"(?:多少|几)\s*(?:[万亿千百]*)(" + "|".join(map(re.escape, _UNITS)) + ")", re.I)
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a "多少亿元/几座" question expects its figure in."""
+    m = _UNIT_RE.search(question)
+    return m.group(1) if m else None

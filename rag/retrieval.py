@@ -31,23 +31,29 @@ class DenseRetriever:
         self.store, self.embedder = store, embedder
 
     def embed(self, query: Query) -> np.ndarray:
+        """The query vector(s): for a translated English question, also its Chinese key terms,
+        which sit closer to Chinese passages than the English sentence does."""
         if query.vector is None:
-            query.vector = self.embedder.embed_queries([query.text])[0]
+            texts = [query.text]
+            if query.lang != "zh" and query.groups:
+                texts.append(" ".join([g[0] for g in query.groups] + [f"{y}年" for y in query.years]))
+            query.vector = self.embedder.embed_queries(texts)
         return query.vector
 
     def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
-        vector = self.embed(query)
+        vectors = np.atleast_2d(self.embed(query))
         mask = _allowed_mask(self.store, docs)
         # with a document filter, search everything and filter: exact and cheap at this scale
-        scores, ids = self.store.search(vector, len(self.store.chunks) if mask is not None else k)
-        hits = []
-        for score, i in zip(scores, ids):
-            if mask is not None and not mask[i]:
-                continue
-            hits.append(Hit(self.store.chunks[i], float(score), "dense", dense_score=float(score), dense_rank=len(hits) + 1))
-            if len(hits) == k:
-                break
-        return hits
+        depth = len(self.store.chunks) if mask is not None else k
+        best: dict[int, float] = {}
+        for vector in vectors:
+            scores, ids = self.store.search(vector, depth)
+            for score, i in zip(scores, ids):
+                if mask is None or mask[i]:
+                    best[int(i)] = max(best.get(int(i), -1.0), float(score))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        return [Hit(self.store.chunks[i], score, "dense", dense_score=score, dense_rank=r + 1)
+                for r, (i, score) in enumerate(ranked)]
 
 
 class LexicalRetriever:
@@ -79,7 +85,7 @@ def fusion_weights(query: Query) -> tuple[float, float]:
     """(dense, lexical) weights: lexical matching of translated terms is weak evidence."""
     if query.lang == "zh":
         return 1.0, 1.0
-    return (1.0, 0.5) if query.translated else (1.0, 0.0)
+    return (1.0, 0.8) if query.translated else (1.0, 0.0)
 
 
 class HybridRetriever:

@@ -29,7 +29,7 @@ class RagService:
         self.store = store
         self.dense = DenseRetriever(store, embedder)
         self.lexical = LexicalRetriever(store)
-        self.answerer = ExtractiveAnswerer(store)
+        self.answerer = ExtractiveAnswerer(store, embedder=embedder)
         self._llm = None
         self._llm_lock = threading.Lock()
 

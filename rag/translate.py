@@ -96,11 +96,22 @@ def _english_words(question: str) -> list[str]:
     return re.findall(r"[a-z0-9][a-z0-9.\-]*", question.lower().replace("'s", ""))
 
 
-def translate_terms(question: str, vocabulary: set[str] | None = None, per_phrase: int = 2) -> list[str]:
-    """Chinese terms for an English question, longest phrases first, preferring corpus words."""
+def _in_corpus(word: str, vocabulary: set[str]) -> bool:
+    from .text import search_tokens
+
+    tokens = search_tokens(word)
+    return bool(tokens) and all(t in vocabulary for t in tokens)
+
+
+def translate_groups(question: str, vocabulary: set[str] | None = None, per_phrase: int = 3) -> list[list[str]]:
+    """Chinese alternatives for each English phrase of the question, longest phrases first.
+
+    With a corpus vocabulary, only words the corpus uses are kept (others cannot match), and a
+    phrase with none is dropped.
+    """
     index = english_index()
     words = [w.strip(".-") for w in _english_words(question)]
-    out: list[str] = []
+    groups: list[list[str]] = []
     i = 0
     while i < len(words):
         for n in (4, 3, 2, 1):
@@ -112,11 +123,18 @@ def translate_terms(question: str, vocabulary: set[str] | None = None, per_phras
             candidates = list(dict.fromkeys(index[phrase]))
             if phrase in GLOSSARY:
                 candidates = GLOSSARY[phrase] + candidates
-            if vocabulary:
-                candidates.sort(key=lambda w: (w not in vocabulary, len(w) == 1))
-            out.extend(candidates[:per_phrase])
+            if vocabulary is not None:
+                candidates = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
+            candidates = list(dict.fromkeys(candidates))[:per_phrase]
+            if candidates:
+                groups.append(candidates)
             i += n
             break
         else:
             i += 1
-    return list(dict.fromkeys(out))
+    return groups
+
+
+def translate_terms(question: str, vocabulary: set[str] | None = None, per_phrase: int = 2) -> list[str]:
+    """The translated terms, flattened (for lexical search)."""
+    return list(dict.fromkeys(t for g in translate_groups(question, vocabulary, per_phrase) for t in g))
