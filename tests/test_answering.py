@@ -1,0 +1,104 @@
+"""Answers over the real index: the right figure for the asked year, honest refusals, checked citations."""
+import pytest
+
+from rag.query import QuestionError, analyze, validate_question
+from rag.text import bare_numbers, clause_spans, sentence_spans
+from rag.verify import number_in, strip_markers, unsupported_numbers
+
+
+def _assert_grounded(answer):
+    assert answer.citations, answer.text
+    for n in [c.n for c in answer.citations]:
+        assert f"[{n}]" in answer.text
+    assert unsupported_numbers(answer.text, answer.citations) == []
+    for c in answer.citations:
+        assert 0 <= c.start < c.end <= len(c.chunk.text)
+
+
+def test_gansu_2030_forest_coverage(service):
+    answer = service.ask("甘肃省2030年森林覆盖率目标是多少？")
+    assert not answer.refused
+    assert "12.7%" in answer.text
+    assert "12%" not in strip_markers(answer.text).replace("12.7%", "")
+    assert any("12.7%" in c.chunk.text for c in answer.citations)
+    assert "12.7%" in answer.citations[0].sentence
+    _assert_grounded(answer)
+    assert len(strip_markers(answer.text)) < 80  # the clause, not the passage
+
+
+def test_neighbouring_year_gets_its_own_figure(service):
+    answer = service.ask("甘肃省2025年森林覆盖率目标是多少？")
+    assert "12%" in answer.text and "12.7%" not in answer.text
+    _assert_grounded(answer)
+
+
+def test_english_question_gets_the_figure(service):
+    answer = service.ask("What is Gansu's forest coverage target for 2030?")
+    assert answer.lang == "en" and not answer.refused
+    assert answer.text.startswith("12.7%")
+    _assert_grounded(answer)
+
+
+@pytest.mark.parametrize("question", ["甘肃省2040年森林覆盖率目标是多少？", "谁赢得了2018年世界杯？"])
+def test_unanswerable_questions_are_refused(service, question):
+    answer = service.ask(question)
+    assert answer.refused and answer.citations == []
+    assert "资料中没有找到" in answer.text
+    assert answer.hits  # the closest passages are still offered
+
+
+def test_refusal_names_the_years_the_documents_give(service):
+    answer = service.ask("甘肃省2040年森林覆盖率目标是多少？")
+    assert "2040年" in answer.text and "2030年" in answer.text
+
+
+def test_timings_and_hits(service):
+    answer = service.ask("六盘水森林覆盖率是多少？", k=3)
+    assert len(answer.hits) == 3
+    assert {"embed_ms", "search_ms", "answer_ms", "total_ms"} <= set(answer.timings_ms)
+    assert all(h.reason in ("dense", "lexical", "both") for h in answer.hits)
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_retrieval_modes_find_the_gansu_targets(service, mode):
+    _, hits = service.retrieve("甘肃省2030年森林覆盖率目标", k=5, mode=mode)
+    assert any("12.7%" in h.chunk.text for h in hits)
+    expected = {"dense": {"dense"}, "lexical": {"lexical"}, "hybrid": {"dense", "lexical", "both"}}[mode]
+    assert {h.reason for h in hits} <= expected
+
+
+def test_document_filter(service):
+    jiangxi = next(d for d in service.documents if d.startswith("003"))
+    _, hits = service.retrieve("森林覆盖率", k=5, docs=[jiangxi])
+    assert hits and all(h.chunk.doc_id == jiangxi for h in hits)
+    with pytest.raises(ValueError, match="unknown document"):
+        service.retrieve("森林覆盖率", docs=["nope.txt"])
+
+
+def test_english_lexical_side_uses_translated_terms(service):
+    query = analyze("What is Gansu's forest coverage target for 2030?", service.lexical.vocabulary)
+    assert query.lang == "en" and query.translated
+    assert "甘肃" in query.lexical_tokens and "2030" in query.lexical_tokens
+
+
+def test_bad_questions():
+    with pytest.raises(QuestionError, match="empty"):
+        validate_question("   ", 500)
+    with pytest.raises(QuestionError, match="limit is 500"):
+        validate_question("森林" * 300, 500)
+
+
+def test_sentence_and_clause_splitting_keep_numbers_and_quotes():
+    text = "森林覆盖率提高至12.7%,蓄积量达到1,000万立方米。要求：“打造美丽中国‘江西样板’，走在前。”Done. It is 3.5 m."
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert sentences[0] == "森林覆盖率提高至12.7%,蓄积量达到1,000万立方米。"
+    assert sentences[1].endswith("走在前。”")
+    clauses = [text[a:b] for a, b in clause_spans(text, *sentence_spans(text)[1])]
+    assert clauses == ["要求", "“打造美丽中国‘江西样板’，走在前。”"]
+    assert "1,000万立方米" in [text[a:b] for a, b in clause_spans(text, *sentence_spans(text)[0])][1]
+
+
+def test_number_check_is_whole_number():
+    assert number_in("12.7", "提高至12.7%") and not number_in("12", "提高至12.7%")
+    assert not number_in("12", "2012年") and number_in("12", "达到12%")
+    assert bare_numbers("提高至12.7%[1]，2030年") == ["12.7", "1", "2030"]
