@@ -29,7 +29,7 @@ class Query:
     vector: Any = None  # the query embedding, once computed (so stages can be timed apart)
 
 
-_NUMBER_Q = re.compile(r"多少|几|比例|比重|百分|率|数量|规模|面积|总量|how (much|many)|what (percentage|share|proportion)|rate|number of|target", re.I)
+_NUMBER_Q = re.compile(r"多少|几|比例|比重|百分|率|数量|规模|面积|总量|how (much|many|large|big|long|high)|percentage|share|proportion|rate\b|number of|target|investment|cost|amount|area|size|volume|output|capacity|concentration|gdp|total", re.I)
 _DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪天|日期|when|what year|which year|what date", re.I)
 _LIST_Q = re.compile(r"哪些|哪[两二三四五六七八九几][个篇项类种条家大张层方面]|列举|包括|which .*(are|were)|list|what are", re.I)
 _EXPLAIN_Q = re.compile(r"为什么|为何|如何|怎样|怎么|why|how (does|do|did|can|is|are)|explain", re.I)
@@ -96,7 +96,15 @@ _UNITS = ("平方公里", "立方米", "千瓦时", "千瓦", "兆瓦", "公顷"
 _UNIT_RE = re.compile(r"(?:多少|几)\s*(?:[万亿千百]*)(" + "|".join(map(re.escape, _UNITS)) + ")", re.I)
 
 
+_EN_UNITS = {"tonnes": "吨", "tons": "吨", "yuan": "元", "mu": "亩", "hectares": "公顷", "square kilometres": "平方公里",
+             "square kilometers": "平方公里", "kilometres": "公里", "kilometers": "公里", "species": "种", "mw": "MW"}
+_EN_UNIT_RE = re.compile(r"how (?:many|much) (" + "|".join(map(re.escape, _EN_UNITS)) + r")\b", re.I)
+
+
 def asked_unit(question: str) -> str | None:
-    """The unit a "多少亿元/几座" question expects its figure in."""
+    """The unit a "多少亿元/几座" (or "how many tonnes") question expects its figure in."""
     m = _UNIT_RE.search(question)
-    return m.group(1) if m else None
+    if m:
+        return m.group(1)
+    m = _EN_UNIT_RE.search(question)
+    return _EN_UNITS[m.group(1).lower()] if m else None
