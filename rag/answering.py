@@ -105,9 +105,13 @@ class DocumentContext:
         return found
 
     def lead(self, pos: int) -> str:
-        """Title, section path and the paragraph text before pos: where a place or subject is named."""
+        """Title, section path, the last headings and the paragraph text before pos: where a
+        place or subject is named. Un-numbered PDF headings have no known level, so the path
+        alone can lose the outer one ("立足广西" above "好生态激发林业…")."""
         block = self.block_at(pos)
-        return " ".join((self.doc.title, *block.section, self.doc.text[block.start : pos]))
+        i = max(0, bisect.bisect_right(self._starts, pos) - 1)
+        recent = [self.doc.text[b.start : b.end] for b in self.doc.blocks[max(0, i - 12) : i] if b.is_heading][-3:]
+        return " ".join((self.doc.title, *block.section, *recent, self.doc.text[block.start : pos]))
 
 
 class ExtractiveAnswerer:
@@ -150,9 +154,12 @@ class ExtractiveAnswerer:
         sentence = chunk.text[s:e]
         sent_norm = normalize(sentence)
         lead_norm = normalize(ctx.lead(chunk.start + s))
+        passage_norm = normalize(chunk.text)
         entities = set(query.entities)
         for group in groups:
-            if entities.intersection(group) and not any(_contains(sent_norm, t) or _contains(lead_norm, t) for t in group):
+            if entities.intersection(group) and not any(
+                _contains(sent_norm, t) or _contains(lead_norm, t) or _contains(passage_norm, t) for t in group
+            ):
                 return None  # about another place, person or organisation
         in_sentence = [t for g in groups for t in g if _contains(sent_norm, t)]
         if not in_sentence:
@@ -163,6 +170,8 @@ class ExtractiveAnswerer:
                 covered += weight
             elif any(_contains(lead_norm, t) for t in group):
                 covered += 0.8 * weight
+            elif any(_contains(passage_norm, t) for t in group):
+                covered += 0.5 * weight  # said elsewhere in the same passage
             else:  # a paraphrase shares characters (建成/建设, 五年/5年来)
                 covered += 0.5 * weight * max(_char_overlap(t, sent_norm) for t in group)
         coverage = covered / total

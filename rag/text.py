@@ -104,7 +104,7 @@ _jieba_lock = threading.Lock()
 _STOPWORDS = set(
     "的 了 和 与 及 是 在 为 对 把 被 将 等 或 也 而 并 及其 其 之 以 于 中 上 下 个 这 那 有 要 到 从 由 向 "
     "什么 多少 哪些 哪个 哪里 如何 怎么 怎样 是否 吗 呢 啊 吧 请问 请 一下 请说 说 给 介绍 是什么 为什么 几 "
-    "目标 情况 方面 工作 主要 相关 进行 提出 提到 关于 哪 谁 时候 何时 多 大 年 省 市 "
+    "目标 情况 方面 工作 主要 相关 进行 提出 提到 关于 哪 谁 时候 何时 多 大 年 省 市 文中 文章 谈 谈到 据 报道 资料 "
     "the a an of to in on for and or is are was were be what which who how when where why does do did "
     "by with from as at that this these those its it their there about according much many".split()
 )
