@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from index.store import IndexStore
 
 from .query import Query
-from .text import NUMBER_RE, clause_spans, normalize, sentence_spans, years
+from .text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans, years
 from .types import Answer, Chunk, Citation, Document, Hit
 from .verify import unsupported_numbers
 
@@ -194,7 +194,7 @@ class ExtractiveAnswerer:
             if query.unit and not re.search(rf"\d\s*[万亿千百]*{re.escape(query.unit)}", sentence, re.I):
                 return None  # asked in 亿元, the figure must be in 亿元
             cand.score += 0.25 * min(query.asks, _figure_count(sentence))
-        if query.expects == "date" and not years(sentence) and not re.search(r"\d+月", sentence):
+        if query.expects == "date" and not has_date(sentence):
             cand.score -= 0.3
         cand.score -= 0.02 * rank
         return cand if coverage >= self._threshold(query) else None
@@ -270,7 +270,7 @@ class ExtractiveAnswerer:
         if query.expects not in ("number", "date"):
             lo, hi = max(0, best - 1), min(len(clauses) - 1, best + 1)  # an entity sits next to its predicate
             return clauses[lo][0], clauses[hi][1]
-        has = _has_figure if query.expects == "number" else (lambda t: bool(years(t) or re.search(r"\d+月", t)))
+        has = _has_figure if query.expects == "number" else has_date
         with_figure = [i for i, c in enumerate(clauses) if has(text[c[0] : c[1]])]
         if not with_figure:
             return cand.start, cand.end

@@ -17,8 +17,9 @@ _LATIN_RE = re.compile(r"[A-Za-z]")
 # between digits (12.7) and is followed by whitespace or the end.
 _SENT_END = "。！？；!?;…"
 _CLOSERS = "”’」』）)】》\"'"
+# A line break ends a sentence too: in cleaned text it separates paragraphs and headings.
 _SENTENCE_RE = re.compile(
-    rf"[^{_SENT_END}]*?(?:[{_SENT_END}]+|\.(?=\s|$)|$)[{_CLOSERS}]*", re.S
+    rf"[^{_SENT_END}\n]*?(?:[{_SENT_END}]+[{_CLOSERS}]*|\.(?=\s|$)|\n|$)", re.S
 )
 _CLAUSE_BREAK = re.compile(r"[，,：:；;。！？!?]")
 
@@ -93,6 +94,14 @@ def figures(text: str) -> list[str]:
 def bare_numbers(text: str) -> list[str]:
     """The digits of every number (units dropped), NFKC-normalised: what must be copied exactly."""
     return re.findall(r"\d+(?:\.\d+)?", unicodedata.normalize("NFKC", text).replace(",", ""))
+
+
+DATE_RE = re.compile(r"(?:19|20)\d{2}\s*年|\d{1,2}\s*月")
+
+
+def has_date(text: str) -> bool:
+    """A written date ("2022年8月", "6月"), not a year inside a title such as (2022-2035)."""
+    return DATE_RE.search(text) is not None
 
 
 def years(text: str) -> list[int]:
