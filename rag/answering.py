@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bisect
 import re
+from dataclasses import dataclass
 
 import numpy as np
-from dataclasses import dataclass, field
 
 from index.store import IndexStore
 
@@ -43,7 +43,6 @@ class Candidate:
     scope_years: list[int]
     similarity: float | None = None
     scope: tuple[Chunk, int, int] | None = None  # sentence that sets the year, when it is another sentence
-    notes: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -233,7 +232,7 @@ class ExtractiveAnswerer:
             return self.refusal(query, hits, other_years)
         best = found[0]
         span_start, span_end = self.shortest_span(query, best)
-        citations = [Citation(1, best.chunk, best.start, best.end)]
+        citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
         lead = ""
         if best.scope is not None and best.scope[2] > best.scope[1]:
             scope_chunk, ss, se = best.scope
@@ -314,6 +313,12 @@ class ExtractiveAnswerer:
                         f"(they only cover {', '.join(map(str, other_years[:4]))}).")
             text += " The closest passages are listed below."
         return Answer(query.text, text, True, [], hits, lang=query.lang)
+
+
+def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the whole sentence(s) holding text[start:end]: what a citation highlights."""
+    spans = [(s, e) for s, e in sentence_spans(text) if s < end and e > start]
+    return (spans[0][0], spans[-1][1]) if spans else (start, end)
 
 
 def _char_overlap(term: str, text_norm: str) -> float:
