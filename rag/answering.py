@@ -280,6 +280,9 @@ class ExtractiveAnswerer:
         for i in with_figure:  # one figure per thing asked: "多少家，产值多少"
             if i > hi and wanted > 0 and i - hi <= 2:
                 hi, wanted = i, wanted - 1
+        for i in reversed(with_figure):  # …or the other figure comes first
+            if i < lo and wanted > 0 and lo - i <= 2:
+                lo, wanted = i, wanted - 1
         # the neighbouring clause on the same subject (森林覆盖率… , 森林蓄积量…) completes the picture
         if hi + 1 < len(clauses):
             head = _subject_head(text[clauses[hi][0] : clauses[hi][1]])
