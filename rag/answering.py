@@ -239,6 +239,8 @@ class ExtractiveAnswerer:
             lead = _year_phrase(scope_chunk.text[ss:se], query.years)
             if lead and scope_chunk.chunk_id != best.chunk.chunk_id:
                 citations.append(Citation(2, scope_chunk, ss, se))
+        elif query.years:  # the window's first sentence names the year the answer clause needs
+            lead = _year_phrase(best.chunk.text[best.start : span_start], query.years)
         body = best.chunk.text[span_start:span_end].strip(" ，,；;。")
         text = self._format(query, lead, body, citations)
         answer = Answer(query.text, text, False, citations, hits, lang=query.lang)
