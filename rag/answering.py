@@ -161,8 +161,8 @@ class ExtractiveAnswerer:
             ):
                 return None  # about another place, person or organisation
         in_sentence = [t for g in groups for t in g if _contains(sent_norm, t)]
-        if not in_sentence:
-            return None
+        if not any(t not in entities for t in in_sentence):
+            return None  # naming the place is not enough: the sentence must speak of the topic
         covered = 0.0
         for group, weight in zip(groups, weights):
             if any(t in in_sentence for t in group):
