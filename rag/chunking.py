@@ -38,12 +38,13 @@ def _units(text: str, start: int, end: int, budget: int) -> list[tuple[int, int,
         if n <= budget:
             units.append((s, e, n))
             continue
-        piece_start = s
+        piece_start = prev_end = s
         for _, ce in clause_spans(text, s, e):
             # extend to include the clause's delimiter
             ce = min(e, ce + 1)
-            if count_tokens(text[piece_start:ce]) > budget and ce > piece_start:
-                # close the previous piece at the last clause end before this one
+            if count_tokens(text[piece_start:ce]) > budget and prev_end > piece_start:
+                # close the previous piece at the last clause end before this one; a single
+                # clause over the budget stays whole rather than being cut mid-clause
                 units.append((piece_start, prev_end, count_tokens(text[piece_start:prev_end])))
                 piece_start = prev_end
             prev_end = ce
