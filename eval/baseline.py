@@ -11,7 +11,6 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
 from rag.documents import list_corpus_files, read_text
 from rag.embeddings import embedder_key, load_embedder

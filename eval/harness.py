@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .metrics import (answer_body, concise_limit, good_citations, grounded, hit_rank, is_accurate,
-                      is_concise, missing_facts, summarize, why_failed)
+from .metrics import (concise_limit, good_citations, grounded, hit_rank, is_accurate, is_concise,
+                      missing_facts, why_failed)
 
 EVAL_DIR = Path(__file__).resolve().parent
 DATASET = EVAL_DIR / "dataset.jsonl"

@@ -61,9 +61,6 @@ class IndexStore:
     def created_at(self) -> float:
         return float(self.manifest.get("created_at", 0))
 
-    def chunk_position(self) -> dict[str, int]:
-        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
-
     def search(self, query_vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, positions) by inner product."""
         k = min(k, len(self.chunks))

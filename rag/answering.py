@@ -33,7 +33,6 @@ _PLACE_SUFFIX = re.compile(r"(省|市|县|区|州|盟|旗|自治区|壮族自治
 
 @dataclass
 class Candidate:
-    hit_rank: int
     chunk: Chunk
     start: int  # sentence span inside chunk.text
     end: int
@@ -175,7 +174,7 @@ class ExtractiveAnswerer:
                 covered += 0.5 * weight * max(_char_overlap(t, sent_norm) for t in group)
         coverage = covered / total
         scope_years, scope_span = ctx.scope(chunk.start + s)
-        cand = Candidate(rank, chunk, s, e, coverage, coverage, in_sentence, scope_years)
+        cand = Candidate(chunk, s, e, coverage, coverage, in_sentence, scope_years)
         if query.years:
             if any(y in scope_years for y in query.years):
                 cand.score += 0.2

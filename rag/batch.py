@@ -13,7 +13,6 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .batch_io import AnswerWriter, Row, read_rows
 from .cli import UserError, settings_from

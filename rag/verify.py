@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .text import bare_numbers, normalize
+from .text import bare_numbers
 from .types import Citation
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -34,11 +34,3 @@ def unsupported_numbers(answer_text: str, citations: list[Citation]) -> list[str
             missing.append(number)
     return list(dict.fromkeys(missing))
 
-
-def bad_markers(answer_text: str, citations: list[Citation]) -> list[int]:
-    known = {c.n for c in citations}
-    return sorted({n for n in markers(answer_text) if n not in known})
-
-
-def quote_supported(quote: str, citation: Citation) -> bool:
-    return normalize(quote) in normalize(citation.chunk.text)

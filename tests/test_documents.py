@@ -1,5 +1,4 @@
 """Reading and cleaning documents: encodings, PDF leftovers, headings, offsets."""
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Index building: incremental updates, the embedding cache, staleness, atomic writes, refusals."""
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,6 @@ browser downloaded by Playwright, and checks that the page fetches nothing off-m
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
