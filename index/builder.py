@@ -15,7 +15,7 @@ from rag.settings import Settings
 from rag.text import search_tokens
 from rag.types import Chunk, Document
 
-from .store import FORMAT_VERSION, EmbeddingMismatch, IndexStale, IndexError_, load_store, read_manifest, write_version
+from .store import FORMAT_VERSION, EmbeddingMismatch, IndexError_, load_store, read_manifest, write_version
 
 
 @dataclass
@@ -116,7 +116,7 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
         prev_manifest, previous = None, None
     state = corpus_state(folder, prev_manifest)
     old_docs = (prev_manifest or {}).get("documents", {})
-    if prev_manifest and state == {k: {kk: vv for kk, vv in v.items()} for k, v in old_docs.items()} and not rebuild:
+    if prev_manifest and state == old_docs and not rebuild:
         report.documents = len([d for d in state if d != "catalog.json"])
         report.chunks = len(previous.chunks)
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
@@ -184,7 +184,7 @@ def _previous_store(index_dir: Path, embedder: Embedder):
     check_embedding(manifest, embedder)  # refuse to mix models: the user must ask for --rebuild
     try:
         return load_store(index_dir)
-    except (IndexError_, IndexStale):
+    except IndexError_:
         return None  # corrupt or old format: build from scratch
 
 

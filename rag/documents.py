@@ -207,9 +207,7 @@ def _join_wrapped(lines: list[str], width: int | None) -> list[str]:
 
 
 def _continues(previous: str, line: str, width: int | None) -> bool:
-    if width is None or _heading_level(line, width) is not None and _heading_level(previous, width) is None and previous.endswith(_SOFT_END):
-        return False
-    if previous.endswith(_SOFT_END):
+    if width is None or previous.endswith(_SOFT_END):
         return False
     if _heading_level(previous, width) is not None:
         return False

@@ -5,17 +5,18 @@ threads) and turns a question into an ``Answer``. Callers never touch components
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
-import re
 from typing import Callable, Iterable, Iterator
 
 from index.builder import BuildReport, build_index, check_embedding, staleness
-from index.store import IndexMissing, IndexStore, load_store, read_manifest
+from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_manifest
 
 from .answering import ExtractiveAnswerer
 from .embeddings import Embedder, load_embedder
+from .followup import rewrite_followup
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
 from .settings import Settings, get_settings
@@ -50,8 +51,6 @@ class RagService:
             if not update:
                 if manifest is None:
                     raise IndexMissing(f"no index in {index_dir}; run `rag index` to build it")
-                from index.store import IndexStale
-
                 raise IndexStale(f"the index is stale ({reason}); run `rag index` to update it")
             log(f"Updating the index ({reason}) …")
             report = build_index(settings, embedder)
@@ -149,10 +148,6 @@ class RagService:
                 return rewrite_question(self.settings, question, history)
             except Exception:  # an unreachable or confused LLM must not stop the question: use the heuristic
                 pass
-        try:
-            from .followup import rewrite_followup
-        except ImportError:
-            return question
         return rewrite_followup(question, history)
 
     def _check_docs(self, docs: Iterable[str] | None) -> set[str] | None:
