@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,16 +49,18 @@ class Candidate:
         return self.chunk.text[self.start : self.end]
 
 
-def _term_variants(term: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def _term_variants(term: str) -> tuple[str, ...]:
+    """The term and its stem without a place suffix (甘肃省 -> 甘肃), normalised for matching."""
     variants = [term]
     stem = _PLACE_SUFFIX.sub("", term)
     if stem != term and len(stem) >= 2:
         variants.append(stem)
-    return variants
+    return tuple(normalize(v) for v in variants)
 
 
 def _contains(text_norm: str, term: str) -> bool:
-    return any(normalize(v) in text_norm for v in _term_variants(term))
+    return any(v in text_norm for v in _term_variants(term))
 
 
 def _term_weight(term: str) -> float:
@@ -136,23 +139,23 @@ class ExtractiveAnswerer:
             if chunk.doc_id not in self.store.documents:
                 continue
             ctx = self._context(chunk.doc_id)
+            passage_norm = normalize(chunk.text)  # once per passage, not per sentence window
             spans = sentence_spans(chunk.text)
             # a sentence alone, or with the next one: the subject and the figure are often split by 。
             windows = [(i, i) for i in range(len(spans))] + [(i, i + 1) for i in range(len(spans) - 1)]
             for first, last in windows:
                 s, e = spans[first][0], spans[last][1]
-                cand = self._score(query, groups, weights, total, rank, chunk, ctx, s, e, other_years)
+                cand = self._score(query, groups, weights, total, rank, chunk, passage_norm, ctx, s, e, other_years)
                 if cand is not None:
                     cand.score -= 0.04 * (last - first)  # prefer the shorter window on a tie
                     found.append(cand)
         found.sort(key=lambda c: -c.score)
         return found, sorted(set(other_years))
 
-    def _score(self, query, groups, weights, total, rank, chunk, ctx, s, e, other_years) -> Candidate | None:
+    def _score(self, query, groups, weights, total, rank, chunk, passage_norm, ctx, s, e, other_years) -> Candidate | None:
         sentence = chunk.text[s:e]
         sent_norm = normalize(sentence)
         lead_norm = normalize(ctx.lead(chunk.start + s))
-        passage_norm = normalize(chunk.text)
         entities = set(query.entities)
         for group in groups:
             if entities.intersection(group) and not any(
