@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 DATASET = Path(__file__).resolve().parent / "dataset.jsonl"
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [Row(i, r["id"], r["question"], {"source_id": r["source_id"]}) for i, r in enumerate(varied_questions(args.n), 1)]
     print(f"{args.n} questions, extractive answers, retrieval {args.mode or settings.retrieval_mode}, "
           f"top-k {settings.top_k}; index {settings.resolved_index_dir()}; after loading: peak RSS {peak_rss_mb():.0f} MB")
-    print(f"{'workers':>7}  {'seconds':>8}  {'q/s':>7}  {'ms/q':>6}  {'answered':>8}  {'refused':>7}  {'failed':>6}  {'peak RSS MB':>11}")
+    print(f"{'workers':>7}  {'seconds':>8}  {'q/s':>7}  {'ms/q':>6}  {'answered':>8}  {'refused':>7}  {'failed':>6}  {'peak RSS MB':>11}  {'cores used':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up (jieba, dictionaries, first-call allocations) so the first timed run is not penalised.
         warm = AnswerWriter(Path(tmp) / "warm.jsonl", overwrite=True)
@@ -64,10 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         warm.close()
         for workers in args.workers:
             writer = AnswerWriter(Path(tmp) / f"w{workers}.jsonl", overwrite=True)
+            cpu = time.process_time()
             s = run_batch(service, rows, writer, workers=workers, ask_kwargs={"mode": args.mode})
             writer.close()
             print(f"{workers:>7}  {s.seconds:>8.1f}  {s.rate:>7.2f}  {1000 * s.seconds / max(s.done, 1):>6.1f}  "
-                  f"{s.answered:>8}  {s.refused:>7}  {s.failed:>6}  {peak_rss_mb():>11.0f}", flush=True)
+                  f"{s.answered:>8}  {s.refused:>7}  {s.failed:>6}  {peak_rss_mb():>11.0f}  "
+                  f"{(time.process_time() - cpu) / max(s.seconds, 1e-9):>10.2f}", flush=True)
+    print(f"load average after the runs: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs); 'cores used' is this "
+          "process's CPU time over wall time: below the worker count, other processes or the GIL held it back")
     return 0
 
 
