@@ -396,9 +396,9 @@ class OnnxE5Runner:
 
     Parallelism is across batches, not inside one: the session runs each batch on one core
     (intra-op threads = 1), and a call with several batches runs them on ``threads`` threads at
-    once. Matrices of one short batch are too small to split across cores efficiently, while
-    whole batches on separate cores never wait for each other; and concurrent callers (``rag
-    batch --workers N``) each run on their own core instead of queueing on a shared pool.
+    once when no other call is in flight. Matrices of one short batch are too small to split
+    across cores efficiently, while whole batches on separate cores never wait for each other;
+    and concurrent callers (``rag batch --workers N``) each run on their own core.
     """
 
     def __init__(self, model_path: Path, tokenizer_json: str, threads: int | None = None,
@@ -425,6 +425,7 @@ class OnnxE5Runner:
         self.dim = int(self.session.get_outputs()[0].shape[1])
         self.threads = threads or default_threads()
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-embed") if self.threads > 1 else None
+        self._calls, self._calls_lock = 0, threading.Lock()  # counts calls in flight; never held around run()
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Window indices grouped into batches of similar length, longest batches first."""
@@ -462,10 +463,19 @@ class OnnxE5Runner:
                 contents.append(ids[a : a + self.window])
         batches = self._batches([len(c) for c in contents])
         jobs = [[contents[w] for w in batch] for batch in batches]
-        if self._pool is not None and len(jobs) > 1:
-            results = list(self._pool.map(self._run, jobs))
-        else:
-            results = [self._run(job) for job in jobs]
+        # Alone, a call spreads its batches over the cores; when other calls are in flight
+        # (batch workers), each stays on its own thread, so the workers do not oversubscribe.
+        with self._calls_lock:
+            self._calls += 1
+            alone = self._calls == 1
+        try:
+            if alone and self._pool is not None and len(jobs) > 1:
+                results = list(self._pool.map(self._run, jobs))
+            else:
+                results = [self._run(job) for job in jobs]
+        finally:
+            with self._calls_lock:
+                self._calls -= 1
         pooled = np.zeros((len(contents), self.dim), np.float32)
         for batch, result in zip(batches, results):
             pooled[batch] = result
