@@ -14,9 +14,9 @@ from typing import Callable, Iterable, Iterator
 from index.builder import BuildReport, build_index, check_embedding, staleness
 from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_manifest
 
-from .answering import ExtractiveAnswerer
+from .answer.extractive import ExtractiveAnswerer
 from .embeddings import Embedder, load_embedder
-from .followup import rewrite_followup
+from .answer.followup import rewrite_followup
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
 from .settings import Settings, get_settings
@@ -126,11 +126,11 @@ class RagService:
         yield "answer", answer
 
     def _llm_stream(self, query: Query, hits: list[Hit], extractive: Answer, history: list[str] | None):
-        """LLM answer with verified citations; falls back to the extractive answer (see rag.llm)."""
+        """LLM answer with verified citations; falls back to the extractive answer (see rag.answer.llm)."""
         if not self.settings.llm_configured:
             raise ValueError("LLM answers need RAG_LLM_BASE_URL and RAG_LLM_MODEL (see README, 'LLM answers'); "
                              "or use --answer extractive")
-        from .llm import LLMAnswerer
+        from .answer.llm import LLMAnswerer
 
         with self._llm_lock:
             if self._llm is None:
@@ -142,7 +142,7 @@ class RagService:
         if not history:
             return question
         if self.settings.llm_configured:
-            from .llm import rewrite_question
+            from .answer.llm import rewrite_question
 
             try:
                 return rewrite_question(self.settings, question, history)

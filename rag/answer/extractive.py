@@ -16,9 +16,9 @@ import numpy as np
 
 from index.store import IndexStore
 
-from .query import Query
-from .text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans, years
-from .types import Answer, Chunk, Citation, Document, Hit
+from ..query import Query
+from ..text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans, years
+from ..types import Answer, Chunk, Citation, Document, Hit
 from .verify import unsupported_numbers
 
 MIN_COVERAGE = 0.6  # share of the question's topic weight a sentence must cover
