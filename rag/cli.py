@@ -28,7 +28,7 @@ def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     g = parent.add_argument_group("knowledge base")
     g.add_argument("--corpus", metavar="DIR", help="folder of .txt/.md/.pdf/.docx documents (default: the bundled corpus; env RAG_CORPUS_DIR)")
-    g.add_argument("--index-dir", metavar="DIR", help="where the index is stored (default: per corpus under ~/.cache/policy-qa; env RAG_INDEX_DIR)")
+    g.add_argument("--index-dir", metavar="DIR", help="where the index is stored (default: per corpus under RAG_CACHE_DIR/indexes; env RAG_INDEX_DIR)")
     return parent
 
 
