@@ -53,7 +53,7 @@ def corpus_state(folder: Path, previous: dict | None) -> dict[str, dict]:
     """doc_id -> {sha256, size, mtime}; unchanged size+mtime reuse the previous hash."""
     import hashlib
 
-    prev_docs = (previous or {}).get("documents", {})
+    prev_docs = known_files(previous)
     state = {}
     for path in list_corpus_files(folder):
         doc_id = path.relative_to(folder).as_posix()
@@ -68,6 +68,17 @@ def corpus_state(folder: Path, previous: dict | None) -> dict[str, dict]:
     if catalog.is_file():
         state["catalog.json"] = {"sha256": hashlib.sha256(catalog.read_bytes()).hexdigest()}
     return state
+
+
+def known_files(manifest: dict | None) -> dict[str, dict]:
+    """Every corpus file the manifest accounts for, indexed or skipped: {sha256, size, mtime}.
+
+    Skipped files (binary, empty, scanned PDFs) count as known, so an unchanged corpus with an
+    unreadable file is up to date instead of being rebuilt on every start.
+    """
+    manifest = manifest or {}
+    skipped = {k: {f: v[f] for f in ("sha256", "size", "mtime") if f in v} for k, v in manifest.get("skipped", {}).items()}
+    return {**manifest.get("documents", {}), **skipped}
 
 
 def check_embedding(manifest: dict, embedder: Embedder) -> None:
@@ -88,7 +99,7 @@ def staleness(settings: Settings, manifest: dict) -> str | None:
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
     state = corpus_state(settings.corpus_dir, manifest)
-    old = manifest.get("documents", {})
+    old = known_files(manifest)
     added = sorted(set(state) - set(old))
     removed = sorted(set(old) - set(state))
     changed = sorted(d for d in set(state) & set(old) if state[d]["sha256"] != old[d]["sha256"])
@@ -115,7 +126,8 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
     if prev_manifest and Path(prev_manifest.get("corpus_dir", "")) != folder.resolve():
         prev_manifest, previous = None, None
     state = corpus_state(folder, prev_manifest)
-    old_docs = (prev_manifest or {}).get("documents", {})
+    old_docs = known_files(prev_manifest)
+    old_skipped = (prev_manifest or {}).get("skipped", {})
     if prev_manifest and state == old_docs and not rebuild:
         report.documents = len([d for d in state if d != "catalog.json"])
         report.chunks = len(previous.chunks)
@@ -126,8 +138,12 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
     catalog = load_catalog(folder)
     kept_docs: list[Document] = []
     fresh_docs: list[Document] = []
+    skipped: dict[str, dict] = {}
     for doc_id, info in state.items():
         if doc_id == "catalog.json":
+            continue
+        if doc_id in old_skipped and old_skipped[doc_id].get("sha256") == info["sha256"]:
+            skipped[doc_id] = {**info, "reason": old_skipped[doc_id].get("reason", "")}  # unchanged: not retried
             continue
         old = old_docs.get(doc_id)
         if previous and old and old["sha256"] == info["sha256"] and not catalog_changed and doc_id in previous.documents:
@@ -140,9 +156,11 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
             report.problems.append(CorpusProblem(doc_id, str(exc)))
         except OSError as exc:
             report.problems.append(CorpusProblem(doc_id, f"cannot read: {exc}"))
+    skipped.update({p.path: {**state[p.path], "reason": p.reason} for p in report.problems})
     report.removed = sorted(d for d in old_docs if d not in state and d != "catalog.json")
     if not kept_docs and not fresh_docs:
-        raise IndexError_("no document in the corpus could be read:\n" + "\n".join(f"  {p.path}: {p.reason}" for p in report.problems))
+        raise IndexError_("no document in the corpus could be read:\n"
+                          + "\n".join(f"  {doc}: {info['reason']}" for doc, info in sorted(skipped.items())))
 
     chunks, vectors, tokens = _reuse(previous, kept_docs)
     report.reused = len(chunks)
@@ -166,8 +184,9 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
         "corpus_dir": str(folder.resolve()),
         "embedding": embedder_key(embedder),
         "settings": settings_fingerprint(settings),
-        # unreadable files are left out, so the next run tries them again
         "documents": {k: v for k, v in state.items() if k in readable or k == "catalog.json"},
+        # unreadable files with their hash and reason: retried only when they change (or on --rebuild)
+        "skipped": skipped,
         "n_chunks": len(chunks),
         "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
     }

@@ -163,6 +163,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     for d in info["documents"]:
         meta = ", ".join(x for x in (d["publisher"], d["date"]) if x)
         print(f"  {d['doc']}  {d['chunks']:4d} chunks  {d['title']}" + (f"  ({meta})" if meta else ""))
+    for doc, why in sorted(service.store.manifest.get("skipped", {}).items()):
+        print(f"  skipped {doc}: {why.get('reason', '')} (retried when the file changes, or with `rag index --rebuild`)")
     return 0
 
 
