@@ -5,6 +5,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from rag.settings import Settings
 from rag.text import search_tokens
 from rag.types import Chunk, Document
 
-from .store import FORMAT_VERSION, EmbeddingMismatch, IndexError_, load_store, read_manifest, write_version
+from .store import (FORMAT_VERSION, EmbeddingMismatch, IndexCorrupt, IndexError_, clean_stale_builds, index_lock,
+                    load_store, pointer_name, read_manifest, write_version)
 
 
 @dataclass
@@ -113,13 +115,50 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="chunk", desc="Embedding", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool | None = None) -> BuildReport:
-    """Build or update the index; only added or changed documents are re-chunked and re-embedded."""
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool | None = None,
+                log: Callable[[str], None] | None = None) -> BuildReport:
+    """Build or update the index; only added or changed documents are re-chunked and re-embedded.
+
+    One writer at a time: the others wait on the index folder's lock, and then usually find
+    the index up to date (a --rebuild that waited for another rebuild takes its result).
+    """
+    log = log or _stderr
+    index_dir = settings.resolved_index_dir()
+    before = _pointer(index_dir)
+    with index_lock(index_dir, log) as waited:
+        clean_stale_builds(index_dir)  # we hold the lock: nobody else is building
+        if rebuild and waited and _pointer(index_dir) != before and _same_model(index_dir, embedder):
+            log("Another process rebuilt the index while this one waited; using its result.")
+            rebuild = False
+        return _build_locked(settings, embedder, rebuild, progress, log)
+
+
+def _pointer(index_dir: Path) -> str | None:
+    try:
+        return pointer_name(index_dir)
+    except IndexError_:
+        return None
+
+
+def _same_model(index_dir: Path, embedder: Embedder) -> bool:
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexError_:
+        return False
+    return manifest is not None and manifest.get("embedding") == embedder_key(embedder)
+
+
+def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progress: bool | None,
+                  log: Callable[[str], None]) -> BuildReport:
     t0 = time.perf_counter()
     folder, index_dir = settings.corpus_dir, settings.resolved_index_dir()
     progress = sys.stderr.isatty() if progress is None else progress
     report = BuildReport(index_path=str(index_dir))
-    previous = None if rebuild else _previous_store(index_dir, embedder)
+    previous = None if rebuild else _previous_store(index_dir, embedder, log)
     prev_manifest = previous.manifest if previous else None
     if prev_manifest and prev_manifest.get("settings") != settings_fingerprint(settings):
         prev_manifest, previous = None, None  # chunking changed: re-chunk all (the cache still saves embedding)
@@ -196,15 +235,20 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
     return report
 
 
-def _previous_store(index_dir: Path, embedder: Embedder):
-    manifest = read_manifest(index_dir)
+def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], None]):
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexCorrupt as exc:
+        log(f"The previous index is unreadable ({exc}); building a new one from scratch.")
+        return None
     if manifest is None:
         return None
     check_embedding(manifest, embedder)  # refuse to mix models: the user must ask for --rebuild
     try:
         return load_store(index_dir)
-    except IndexError_:
-        return None  # corrupt or old format: build from scratch
+    except IndexError_ as exc:
+        log(f"The previous index is unusable ({exc}); building a new one from scratch.")
+        return None
 
 
 def _reuse(previous, kept_docs: list[Document]):

@@ -94,3 +94,88 @@ def test_unreadable_file_is_recorded_and_does_not_trigger_rebuilds(tiny):
     assert "1 changed" in staleness(settings, read_manifest(settings.index_dir))
     fixed = build_index(settings, embedder, progress=False)
     assert fixed.changed == ["scan.txt"] and set(read_manifest(settings.index_dir)["skipped"]) == {"empty.txt"}
+
+
+# ---------------------------------------------------------------------------- concurrent writers
+QUESTION = "甘肃省2030年森林覆盖率目标是多少？"
+
+
+def test_concurrent_rebuilds_and_asks_never_break_the_index(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    (corpus / "scan.txt").write_bytes(b"\x00\xff" * 50)  # a skipped file must not make asks rebuild
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index"),
+           "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    cmd = [sys.executable, "-c", "from rag.cli import main; raise SystemExit(main())"]
+    jobs = [[*cmd, "index", "--rebuild", "--no-progress"] for _ in range(5)] + [[*cmd, "ask", QUESTION] for _ in range(5)]
+    procs = [subprocess.Popen(j, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT)
+             for j in jobs]
+    results = [(p.args[3], *p.communicate(timeout=600), p.returncode) for p in procs]
+    for command, out, err, code in results:
+        assert code == 0 and "Traceback" not in err, f"{command}: {err}"
+    assert all("12.7%" in out for command, out, _, _ in results if command == "ask")
+    index = tmp_path / "index"
+    assert (index / (index / "CURRENT").read_text().strip() / "manifest.json").is_file()
+    assert [p.name for p in index.iterdir() if p.name.startswith((".building-", "v-"))] == [(index / "CURRENT").read_text()]
+    final = rag(["ask", QUESTION], env)
+    assert final.returncode == 0 and "12.7%" in final.stdout.split("引用")[0]
+    assert "Updating the index" not in final.stderr
+
+
+def test_second_writer_waits_and_stale_temp_folders_go_only_when_unlocked(tiny):
+    import threading
+
+    from filelock import FileLock
+
+    from index.store import current_version
+
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+    index_dir = settings.index_dir
+    other = index_dir / ".building-12345-abcdef"  # another writer's work in progress
+    other.mkdir()
+    holder = FileLock(str(index_dir / ".lock"))
+    holder.acquire()
+    logged: list[str] = []
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        report=build_index(settings, embedder, rebuild=True, progress=False, log=logged.append)))
+    worker.start()
+    worker.join(timeout=2)
+    try:
+        assert worker.is_alive(), "the second writer must wait for the lock"
+        assert any("waiting" in m for m in logged), logged
+        assert other.is_dir(), "a temporary folder is not removed while another process holds the lock"
+    finally:
+        holder.release()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and result["report"].chunks > 0
+    assert not other.exists(), "stale temporary folders are cleaned once nobody holds the lock"
+    assert (current_version(index_dir) / "manifest.json").is_file()
+
+
+# ---------------------------------------------------------------------------- corrupt pointers
+@pytest.mark.parametrize("damage", ["random CURRENT", "missing version", "bad manifest"])
+def test_corrupt_index_says_what_to_run(tmp_path, damage):
+    import os as _os
+    import shutil
+
+    corpus = make_corpus(tmp_path / "corpus")
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    assert rag(["index", "--no-progress"], env).returncode == 0
+    index = tmp_path / "index"
+    version = index / (index / "CURRENT").read_text().strip()
+    if damage == "random CURRENT":
+        (index / "CURRENT").write_bytes(_os.urandom(64) + b"\xff\xfe")
+    elif damage == "missing version":
+        shutil.rmtree(version)
+    else:
+        (version / "manifest.json").write_bytes(b"{\"format_version\": 1, \"embed")
+    for command in (["ask", QUESTION], ["info"]):
+        out = rag(command, env)
+        assert out.returncode == 2, out.stderr
+        assert "rag index --rebuild" in out.stderr and "Traceback" not in out.stderr
+        assert "codec" not in out.stderr and "no index yet" not in out.stderr
+    assert rag(["index", "--rebuild", "--no-progress"], env).returncode == 0
+    fixed = rag(["ask", QUESTION], env)
+    assert fixed.returncode == 0 and "12.7%" in fixed.stdout
