@@ -179,3 +179,34 @@ def test_corrupt_index_says_what_to_run(tmp_path, damage):
     assert rag(["index", "--rebuild", "--no-progress"], env).returncode == 0
     fixed = rag(["ask", QUESTION], env)
     assert fixed.returncode == 0 and "12.7%" in fixed.stdout
+
+
+# ---------------------------------------------------------------------------- chunk cap
+@pytest.mark.slow
+def test_one_line_document_indexes_in_capped_chunks_at_normal_throughput(tiny):
+    import time
+
+    from index.store import load_store
+    from rag.tokens import count_tokens
+    from tests.test_chunking import _one_line_without_punctuation
+
+    settings, embedder = tiny
+    (settings.corpus_dir / "export.txt").write_text(_one_line_without_punctuation(12_000), encoding="utf-8")
+    report = build_index(settings, embedder, progress=False)
+    store = load_store(settings.index_dir)
+    long_chunks = [c for c in store.chunks if c.doc_id == "export.txt"]
+    assert len(long_chunks) >= 20 and report.problems == []
+    assert max(count_tokens(c.text) for c in long_chunks) <= settings.chunk_size
+
+    # embedding one of these chunks costs what a normal chunk costs (the model's cost grows with length)
+    normal = [(CORPUS_SAMPLE * 20)[i * 200:(i + 1) * 200] for i in range(12)]
+    capped = [c.context_text() for c in long_chunks[:12]]
+    t0 = time.perf_counter()
+    embedder.embed_passages(normal)
+    t1 = time.perf_counter()
+    embedder.embed_passages(capped)
+    t2 = time.perf_counter()
+    assert t2 - t1 <= 3 * (t1 - t0) + 1.0, (t1 - t0, t2 - t1)
+
+
+CORPUS_SAMPLE = "到2030年底，甘肃省森林覆盖率提高至12.7%，森林蓄积量提高至3.3亿立方米。推进生态环境分区管控，加强组织领导。"
