@@ -44,7 +44,10 @@ def query_options() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, **extra):
+    from .limits import check_k
     from .settings import get_settings
+
+    check_k(getattr(args, "top_k", None))  # per-call bounds first: a clear message, not pydantic's
 
     overrides = {
         "corpus_dir": getattr(args, "corpus", None),

@@ -15,6 +15,7 @@ import socket
 import time
 from pathlib import Path
 
+from rag.limits import check_request, recent_history
 from rag.text import detect_language
 
 from . import render
@@ -77,7 +78,8 @@ def build_app(service, *, concurrency: int = 4):
         text = ""
         try:
             events = service.ask_stream(question, k=int(k) if k else None, mode=mode or None, docs=docs or None,
-                                        answer_mode=answer_mode or None, history=[x["question"] for x in turns])
+                                        answer_mode=answer_mode or None,
+                                        history=recent_history(x["question"] for x in turns))
             for kind, payload in events:
                 if kind == "retrieved":
                     yield chat, turns, render.retrieved_preview(payload, lang, documents), gr.skip()
@@ -97,14 +99,18 @@ def build_app(service, *, concurrency: int = 4):
 
     def api_ask(question: str, k: int = 0, mode: str = "", docs: list[str] | None = None,
                 answer_mode: str = "", history: list[str] | None = None) -> dict:
-        """Answer one question; returns Answer.to_dict(), or {"error": …} for a question that cannot be answered."""
+        """Answer one question; returns Answer.to_dict(), or {"error": …, "status": 400|500} when it cannot.
+
+        Every input is checked (types, k 1–50, history and question length: rag.limits) before any work.
+        """
         try:
-            answer = service.ask(question, k=k or None, mode=mode or None, docs=docs or None,
-                                 answer_mode=answer_mode or None, history=history or None)
-            return answer.to_dict()
+            request = check_request(settings, question, k=None if k == 0 else k, mode=mode, docs=docs,
+                                    answer_mode=answer_mode, history=history)
+            return service.ask(request.pop("question"), **request).to_dict()
         except Exception as exc:
-            return {"error": _error_text(exc), "question": question, "answer": "", "refused": True,
-                    "citations": [], "contexts": []}
+            status = 400 if isinstance(exc, friendly_errors()) else 500
+            return {"error": _error_text(exc), "status": status, "question": question if isinstance(question, str) else "",
+                    "answer": "", "refused": True, "citations": [], "contexts": []}
 
     def on_like(turns, data: gr.LikeData):
         entry = _turn_for(turns, data.index)
