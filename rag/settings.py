@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     # --- browser UI ----------------------------------------------------------
     feedback_path: Path | None = Field(None, description="JSONL file for UI feedback; default cache_dir/feedback.jsonl.")
+    feedback_max_chars: int = Field(20_000, ge=1000, description="Largest feedback record (characters); longer fields are cut.")
+    ui_auth: SecretStr | None = Field(
+        None, description="UI login: 'user:password', or the path of a file with one 'user:password' a line.")
 
     @field_validator("corpus_dir", "index_dir", "cache_dir", "feedback_path", mode="after")
     @classmethod

@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import logging
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from rag.limits import check_request, recent_history
 from rag.text import detect_language
 
 from . import render
+from .auth import exposure_warning, parse_auth
 from .feedback import FeedbackLog
 from .texts import EXAMPLES, I18N_TEXT
 
@@ -73,7 +75,7 @@ def build_app(service, *, concurrency: int = 4):
             yield chat, turns, gr.skip(), gr.skip()
             return
         turn = len(turns)
-        chat += [{"role": "user", "content": question}, {"role": "assistant", "content": render.t(lang, "retrieving")}]
+        chat += [{"role": "user", "content": render.user_message(question)}, {"role": "assistant", "content": render.t(lang, "retrieving")}]
         yield chat, turns, gr.skip(), ""
         text = ""
         try:
@@ -193,22 +195,31 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4):
+def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4, auth=None):
     """Start the app in a background thread (tests, load test); returns (demo, url). Stop with demo.close()."""
     port = port or free_port(host)
-    demo = launch(build_app(service, concurrency=concurrency), host, port, block=False, quiet=True)
+    demo = launch(build_app(service, concurrency=concurrency), host, port, block=False, quiet=True, auth=auth)
     return demo, f"http://{host}:{port}/"
 
 
-def launch(demo, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = False):
-    """Start the server; offline: no share link, no external assets, no SSR node server."""
+def launch(demo, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = False, auth=None):
+    """Start the server; offline: no share link, no external assets, no SSR node server.
+
+    ``auth``: [(user, password), …] for Gradio's login page (the /ask API then needs it too).
+    """
     import gradio as gr
+
+    warning = exposure_warning(host, auth)
+    if warning:
+        log.warning(warning)
+        print(warning, file=sys.stderr, flush=True)
 
     theme = gr.themes.Soft(primary_hue="green", font=FONTS, font_mono=FONTS_MONO)
     head = f"<script>{(HERE / 'app.js').read_text(encoding='utf-8')}</script>"
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
                 theme=theme, css=(HERE / "app.css").read_text(encoding="utf-8"), head=head, i18n=demo.policy_qa_i18n,
-                ssr_mode=False, footer_links=["api", "settings"], show_error=False, quiet=quiet)
+                ssr_mode=False, footer_links=["api", "settings"], show_error=False, quiet=quiet, auth=auth,
+                auth_message="绿策问答 · Policy Q&A" if auth else None)
     return demo
 
 
@@ -224,12 +235,15 @@ def register(sub, common, query) -> None:
 
 
 def cmd_ui(args) -> int:
-    from rag.cli import UserError, open_service
+    from rag.cli import UserError, open_service, settings_from
 
     if not port_free(args.host, args.port):
         raise UserError(f"port {args.port} on {args.host} is already in use; choose another with --port")
+    settings = settings_from(args)
+    auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
     service = open_service(args)
     demo = build_app(service, concurrency=max(1, args.concurrency))
-    print(f"绿策问答 UI: http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
-    launch(demo, args.host, args.port, block=True, quiet=True)
+    login = f" (login required: {len(auth)} user(s))" if auth else ""
+    print(f"绿策问答 UI: http://{args.host}:{args.port}{login}  (Ctrl+C to stop)", flush=True)
+    launch(demo, args.host, args.port, block=True, quiet=True, auth=auth)
     return 0
