@@ -26,7 +26,8 @@ class BuildReport:
     chunks: int = 0
     changed: list[str] = field(default_factory=list)  # added or modified documents
     removed: list[str] = field(default_factory=list)
-    embedded: int = 0  # passages actually sent to the model
+    embedded: int = 0  # distinct passage texts actually sent to the model
+    identical: int = 0  # new passages whose text was identical to one embedded in this run
     reused: int = 0  # passages whose vectors came from the cache or the previous index
     problems: list[CorpusProblem] = field(default_factory=list)
     seconds: float = 0.0
@@ -39,7 +40,9 @@ class BuildReport:
         else:
             head = (f"Indexed {self.documents} documents, {self.chunks} chunks "
                     f"({len(self.changed)} added/changed, {len(self.removed)} removed; "
-                    f"{self.embedded} passages embedded, {self.reused} reused)")
+                    f"{self.embedded} passages embedded"
+                    + (f" (+{self.identical} identical to those)" if self.identical else "")
+                    + f", {self.reused} reused)")
         lines = [f"{head} in {self.seconds:.2f} s.", f"Index: {self.index_path}"]
         for p in self.problems:
             lines.append(f"Skipped {p.path}: {p.reason}")
@@ -205,8 +208,9 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
     report.reused = len(chunks)
     chunk_settings = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
     new_chunks = [c for d in fresh_docs for c in chunk_document(d, chunk_settings)]
-    new_vectors, embedded = _embed(settings, embedder, new_chunks, progress)
-    report.embedded, report.reused = embedded, report.reused + len(new_chunks) - embedded
+    new_vectors, embedded, computed = _embed(settings, embedder, new_chunks, progress)
+    report.embedded, report.identical = embedded, computed - embedded
+    report.reused += len(new_chunks) - computed
     chunks += new_chunks
     tokens += [search_tokens(c.context_text()) for c in new_chunks]
     vectors = np.vstack([vectors, new_vectors]) if len(vectors) else new_vectors
@@ -262,21 +266,23 @@ def _reuse(previous, kept_docs: list[Document]):
     return [previous.chunks[i] for i in rows], vectors, [previous.tokens[i] for i in rows]
 
 
-def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool) -> tuple[np.ndarray, int]:
+def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool) -> tuple[np.ndarray, int, int]:
+    """(vectors, distinct texts embedded, passages not found in the cache)."""
     if not chunks:
-        return np.zeros((0, embedder.dim), np.float32), 0
+        return np.zeros((0, embedder.dim), np.float32), 0, 0
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
-    counted = {"embedded": 0}
+    counted = {"passages": 0, "texts": 0}
     bar = _progress(len(chunks), progress)
 
-    def tick(n, cached):
+    def tick(n, cached, embedded=0):
         bar.update(n)
         if not cached:
-            counted["embedded"] += n
+            counted["passages"] += n  # new passages, identical ones included
+            counted["texts"] += embedded  # what the model actually embedded
 
     try:
         vectors = cache.embed_passages([c.context_text() for c in chunks], settings.embedding_batch_size, tick)
     finally:
         bar.close()
         cache.close()
-    return vectors, counted["embedded"]
+    return vectors, counted["texts"], counted["passages"]

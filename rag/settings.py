@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     # --- browser UI ----------------------------------------------------------
     feedback_path: Path | None = Field(None, description="JSONL file for UI feedback; default cache_dir/feedback.jsonl.")
-    feedback_max_chars: int = Field(20_000, ge=1000, description="Largest feedback record (characters); longer fields are cut.")
+    feedback_max_chars: int = Field(20_000, ge=5000, description="Largest feedback record (characters); longer fields are cut.")
     ui_auth: SecretStr | None = Field(
         None, description="UI login: 'user:password', or the path of a file with one 'user:password' a line.")
 

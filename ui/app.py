@@ -21,7 +21,7 @@ from rag.text import detect_language
 
 from . import render
 from .auth import exposure_warning, parse_auth
-from .feedback import FeedbackLog
+from .feedback import COMMENT_MAX_CHARS, FeedbackLog
 from .texts import EXAMPLES, I18N_TEXT
 
 log = logging.getLogger("policy_qa.ui")
@@ -62,7 +62,7 @@ def build_app(service, *, concurrency: int = 4):
 
     i18n = gr.I18n(**I18N_TEXT)
     documents = service.store.documents
-    feedback = FeedbackLog(service.settings.feedback_path)
+    feedback = FeedbackLog(service.settings.feedback_path, service.settings.feedback_max_chars)
     settings = service.settings
     llm_ok = settings.llm_configured
 
@@ -145,7 +145,8 @@ def build_app(service, *, concurrency: int = 4):
                     send = gr.Button(i18n("send"), variant="primary", elem_id="send", scale=1, min_width=80)
                     clear_btn = gr.Button(i18n("clear"), elem_id="clear", scale=1, min_width=80)
                 with gr.Row(visible=False) as comment_row:
-                    comment = gr.Textbox(show_label=False, placeholder=i18n("comment"), scale=5, elem_id="comment")
+                    comment = gr.Textbox(show_label=False, placeholder=i18n("comment"), scale=5, elem_id="comment",
+                                         max_length=COMMENT_MAX_CHARS)
                     comment_btn = gr.Button(i18n("send_comment"), scale=1, min_width=80)
                 gr.Examples(EXAMPLES, inputs=[question], label=i18n("examples"))
                 with gr.Accordion(i18n("settings"), open=False):
