@@ -80,6 +80,25 @@ def pseudo_questions(chunks, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
+def off_topic_questions(vocabulary: set[str], n: int, seed: int = 1) -> list[dict]:
+    """Questions about things the corpus never mentions: CC-CEDICT words absent from the
+    index's vocabulary, put into question shapes. Negative sampling, so that a question on
+    another subject altogether learns to be refused (all its spans are negatives)."""
+    from rag.translate import english_index
+
+    rng = random.Random(seed)
+    words = sorted({w for ws in english_index().values() for w in ws
+                    if 2 <= len(w) <= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", w) and w not in vocabulary})
+    shapes = ("{a}的{b}是多少？", "谁{a}了{y}年的{b}？", "{a}{b}是哪家公司？", "{y}年{a}有多少{b}？",
+              "为什么{a}要{b}？", "{a}是什么时候{b}的？", "{a}有哪些{b}？")
+    out = []
+    for i in range(n):
+        a, b = rng.sample(words, 2)
+        q = rng.choice(shapes).format(a=a, b=b, y=rng.randint(1990, 2030))
+        out.append({"id": f"off{i}", "question": q, "must_include": [], "type": "unanswerable"})
+    return out
+
+
 def rows_for(service, item: dict, question: str, k: int):
     """Candidates of one question with labels: 1 when the span holds every must_include fact."""
     query, hits = service.retrieve(question, k=k)
@@ -168,6 +187,8 @@ def main(argv=None) -> int:
     items = [(i, i["question"], "zh", 1.0) for i in dev]
     items += [(i, i["question_en"], "en", 1.0) for i in dev if i.get("question_en")]
     items += [(g, g["question"], "zh", GENERATED_WEIGHT) for g in pseudo_questions(service.store.chunks, args.generated)]
+    items += [(g, g["question"], "zh", GENERATED_WEIGHT)
+              for g in off_topic_questions(service.lexical.vocabulary, args.generated // 4)]
     print(f"{len(items)} training questions ({len(dev)} dev items in zh+en, the rest generated) …", file=sys.stderr)
     X, y, w, groups, meta = collect(service, items, k)
     oof = out_of_fold(X, y, w, groups)
