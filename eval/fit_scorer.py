@@ -118,7 +118,7 @@ def collect(service, items: list[tuple[dict, str, str, float]], k: int):
             w.append(weight / max(1, len(cands)) * 20)
             groups.append(qid)
         meta.append({"lang": lang, "answerable": bool(item.get("must_include")), "n": len(cands),
-                     "has_positive": any(labels), "real": weight == 1.0})
+                     "has_positive": any(labels), "real": not str(item["id"]).startswith(("gen", "off"))})
     return np.array(X), np.array(y), np.array(w), np.array(groups), meta
 
 
@@ -186,7 +186,10 @@ def main(argv=None) -> int:
     dev = [i for i in load_dataset(USER_SET) if i["split"] == "dev"]
     items = [(i, i["question"], "zh", 1.0) for i in dev]
     items += [(i, i["question_en"], "en", 1.0) for i in dev if i.get("question_en")]
-    items += [(g, g["question"], "zh", GENERATED_WEIGHT) for g in pseudo_questions(service.store.chunks, args.generated)]
+    # a year twin with no answer states a fact (the year is not covered) as plainly as a real
+    # question does, so it weighs as much; the generated answerable questions weigh less
+    items += [(g, g["question"], "zh", 1.0 if g["type"] == "unanswerable" else GENERATED_WEIGHT)
+              for g in pseudo_questions(service.store.chunks, args.generated)]
     items += [(g, g["question"], "zh", GENERATED_WEIGHT)
               for g in off_topic_questions(service.lexical.vocabulary, args.generated // 4)]
     print(f"{len(items)} training questions ({len(dev)} dev items in zh+en, the rest generated) …", file=sys.stderr)
