@@ -38,7 +38,7 @@ class SentenceVectors:
         else:
             done = {"n": 0, "new": 0}
 
-            def progress(n, cached):
+            def progress(n, cached, **_):
                 done["n"] += n
                 done["new"] += 0 if cached else n
                 if log and not cached and done["new"] % (batch_size * 8) < batch_size:
