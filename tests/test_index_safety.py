@@ -85,7 +85,9 @@ def test_unreadable_file_is_recorded_and_does_not_trigger_rebuilds(tiny):
 
     logged: list[str] = []
     service = RagService.open(settings, log=logged.append)
-    assert logged == [] and "12.7%" in service.ask("甘肃省2030年森林覆盖率目标是多少？").text
+    # no rebuild (the answer scorer's one-time sentence vectors may still be reported)
+    assert not any("Updating the index" in m or "Indexed" in m for m in logged), logged
+    assert "12.7%" in service.ask("甘肃省2030年森林覆盖率目标是多少？").text
     again = build_index(settings, embedder, progress=False)
     assert again.up_to_date and not again.problems
 
