@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 from eval.harness import load_dataset  # noqa: E402
 from rag.answer.features import FEATURES, has_figure, target_years  # noqa: E402
 from rag.answer.scorer import WEIGHTS  # noqa: E402
+from rag.embeddings import embedder_key  # noqa: E402
 from rag.text import NUMBER_RE, content_terms, normalize, sentence_spans  # noqa: E402
 
 USER_SET = ROOT / "eval" / "user_questions.jsonl"
@@ -208,7 +209,7 @@ def main(argv=None) -> int:
         "coef": coef.tolist(), "intercept": intercept, "thresholds": thresholds,
         "meta": {"fitted": date.today().isoformat(), "rows": int(len(y)), "positives": int(y.sum()),
                  "questions": len(items), "dev_items": len(dev), "generated": args.generated,
-                 "top_k": k, "target_false_refusal": TARGET_FALSE_REFUSAL,
+                 "top_k": k, "embedding": embedder_key(service.embedder), "target_false_refusal": TARGET_FALSE_REFUSAL,
                  "out_of_fold_dev": stats, "command": "python eval/fit_scorer.py"},
     }
     print(json.dumps(weights["meta"], indent=1))

@@ -16,7 +16,7 @@ from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_m
 
 from .answer.extractive import ExtractiveAnswerer
 from .answer.sentences import SentenceVectors
-from .embeddings import Embedder, EmbeddingCache, load_embedder
+from .embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
 from .answer.followup import rewrite_followup
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
@@ -33,7 +33,7 @@ class RagService:
         self.dense = DenseRetriever(store, embedder)
         self.lexical = LexicalRetriever(store)
         self.sentences = sentence_vectors(settings, embedder, store, log)
-        self.answerer = ExtractiveAnswerer(store, self.sentences)
+        self.answerer = ExtractiveAnswerer(store, self.sentences, embedding=embedder_key(embedder))
         self._llm = None
         self._llm_lock = threading.Lock()
 

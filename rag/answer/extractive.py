@@ -22,8 +22,10 @@ from .verify import unsupported_numbers
 
 
 class ExtractiveAnswerer:
-    def __init__(self, store: IndexStore, sentence_vectors=None, scorer: SpanScorer | None = None):
+    def __init__(self, store: IndexStore, sentence_vectors=None, scorer: SpanScorer | None = None,
+                 embedding: dict | None = None):
         self.store = store
+        self.embedding = embedding  # the index's vector space: the thresholds hold only for the one fitted on
         self.builder = FeatureBuilder(store.documents, sentence_vectors, store.tokens)
         self._scorer = scorer
 
@@ -54,7 +56,9 @@ class ExtractiveAnswerer:
     # ------------------------------------------------------------------ answering
     def answer(self, query: Query, hits: list[Hit]) -> Answer:
         found = self.ranked(query, hits)
-        if not found or found[0].score < self.scorer.threshold_for(query.lang):
+        calibrated = self._calibrated()
+        threshold = self.scorer.threshold_for(query.lang) if calibrated else 0.0
+        if not found or found[0].score < threshold:
             return self.refusal(query, hits, self._other_years(query, found))
         best = found[0]
         span_start, span_end = self.shortest_span(query, best)
@@ -71,6 +75,9 @@ class ExtractiveAnswerer:
         body = best.chunk.text[span_start:span_end].strip(" ，,；;。")
         text = self._format(query, lead, body, citations)
         answer = Answer(query.text, text, False, citations, hits, lang=query.lang)
+        if not calibrated:
+            answer.notes.append("the answer scorer was fitted for another embedding model, so it does not refuse; "
+                                "re-fit it with `python eval/fit_scorer.py`")
         missing = unsupported_numbers(text, citations)
         if missing:  # cannot happen for verbatim spans; guard the invariant all the same
             answer.unverified = missing
@@ -129,6 +136,10 @@ class ExtractiveAnswerer:
         quote = (f"{lead}，" if lead and lead not in body else "") + body
         head = f"{figure}. " if figure else ""
         return f"{head}The document states: “{quote}”{marks}"
+
+    def _calibrated(self) -> bool:
+        fitted = self.scorer.meta.get("embedding")
+        return not (fitted and self.embedding and fitted != self.embedding)
 
     @staticmethod
     def _other_years(query: Query, found: list[Candidate]) -> list[int]:

@@ -261,6 +261,8 @@ class FeatureBuilder:
 
     @staticmethod
     def _is_heading(ctx: DocumentContext, chunk: Chunk, s: int, e: int) -> bool:
+        if len(ctx.doc.blocks) <= 1:  # a one-paragraph document: its only line is content, not a title
+            return False
         block = ctx.block_at(chunk.start + s)
         return block.is_heading or is_heading_text(chunk.text[s:e], ctx.doc)
 
