@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-QUESTION = "甘肃省2030年森林覆盖率目标是多少？"
+from tests.browser import ARGS, CHROMIUM, MARKS, QUESTION
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (bash setup.sh --with-browser)"),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..query import Query
-from ..text import NUMBER_RE, has_date, normalize, years
+from ..text import NUMBER_RE, has_date, normalize, sentence_spans, years
 from ..types import Block, Chunk, Document, Hit
 
 FEATURES = (
@@ -103,11 +103,8 @@ class DocumentContext:
     """For a position in a document: its block, the year scope in force and the lead context."""
 
     def __init__(self, doc: Document):
-        from ..text import sentence_spans
-
         self.doc = doc
         self._starts = [b.start for b in doc.blocks]
-        self._split = sentence_spans
         self._sentences: dict[int, list[tuple[int, int]]] = {}
         self._leads: dict[int, str] = {}
 
@@ -116,7 +113,7 @@ class DocumentContext:
 
     def sentences(self, block: Block) -> list[tuple[int, int]]:
         if block.start not in self._sentences:
-            self._sentences[block.start] = self._split(self.doc.text, block.start, block.end)
+            self._sentences[block.start] = sentence_spans(self.doc.text, block.start, block.end)
         return self._sentences[block.start]
 
     def scope(self, pos: int) -> tuple[list[int], tuple[int, int] | None]:
@@ -241,11 +238,8 @@ class FeatureBuilder:
             if chunk.doc_id not in self.documents:
                 continue
             ctx = self.context(chunk.doc_id)
-            spans, vectors = self.sentence_vectors.get(chunk) if self.sentence_vectors else (None, None)
-            if spans is None:
-                from ..text import sentence_spans
-
-                spans = sentence_spans(chunk.text)
+            spans, vectors = (self.sentence_vectors.get(chunk) if self.sentence_vectors
+                              else (sentence_spans(chunk.text), None))
             passage_norm = normalize(chunk.text)
             usable = [not self._is_heading(ctx, chunk, s, e) for s, e in spans]
             for first, last in windows(len(spans), query.expects):
@@ -316,8 +310,9 @@ class FeatureBuilder:
         total = covered = miss = 0.0
         unknown = 0
         for group in groups:
-            rarity, known = max(self.idf.of(t) for t in group)
-            unknown += not any(self.idf.of(t)[1] for t in group)
+            rated = [self.idf.of(t) for t in group]
+            rarity = max(r for r, _ in rated)
+            unknown += not any(known for _, known in rated)
             total += rarity
             if any(contains(sent_norm, t) or contains(ctx_norm, t) for t in group):
                 covered += rarity
