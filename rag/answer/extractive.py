@@ -16,6 +16,7 @@ from index.store import IndexStore
 from ..query import Query
 from ..text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans
 from ..types import Answer, Chunk, Citation, Hit
+from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, contains, has_figure, term_weight
 from .scorer import SpanScorer
 from .verify import unsupported_numbers
@@ -176,7 +177,7 @@ def _year_phrase(sentence: str, asked: list[int]) -> str:
     """The leading clause naming the year ("到2030年底"), verbatim."""
     for s, e in clause_spans(sentence, 0, len(sentence)):
         clause = sentence[s:e]
-        if any(str(y) in clause for y in asked):
+        if any(str(y) in clause for y in asked) and not is_instruction(clause):
             return clause.strip()[:30]
     return ""
 

@@ -1,7 +1,8 @@
 """Candidate answer spans and the signals a fitted scorer judges them on.
 
 A candidate is one sentence, or two (three for "why/how" and "which ones" questions)
-adjacent sentences of a retrieved passage. Headings and titles are never candidates.
+adjacent sentences of a retrieved passage. Headings and titles are never candidates, nor are
+sentences addressed to an assistant (``guard``).
 Every signal is a number, none is a veto: place, organisation and year disagreements are
 evidence the fitted weights trade against the model's similarity, not rules.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from ..query import Query
 from ..text import NUMBER_RE, has_date, normalize, sentence_spans, years
 from ..types import Block, Chunk, Document, Hit
+from .guard import is_instruction
 
 FEATURES = (
     "sim", "sim_gap", "sim_top", "sim_terms", "cov", "cov_ctx", "bigram",
@@ -241,7 +243,7 @@ class FeatureBuilder:
             spans, vectors = (self.sentence_vectors.get(chunk) if self.sentence_vectors
                               else (sentence_spans(chunk.text), None))
             passage_norm = normalize(chunk.text)
-            usable = [not self._is_heading(ctx, chunk, s, e) for s, e in spans]
+            usable = [not (self._is_heading(ctx, chunk, s, e) or is_instruction(chunk.text[s:e])) for s, e in spans]
             for first, last in windows(len(spans), query.expects):
                 if not all(usable[first : last + 1]):
                     continue
