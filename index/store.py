@@ -3,10 +3,12 @@
 Layout of the index folder::
 
     CURRENT              name of the live version folder (replaced atomically)
+    .lock                held by the one process building (``index_lock``)
     v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json
 
 A build writes a whole new version folder and then swaps CURRENT, so an interrupted
-build leaves the previous index usable.
+build leaves the previous index usable. Writers take the lock; readers take none and
+retry when a writer replaced the version they were reading.
 """
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ import os
 import shutil
 import tempfile
 import time
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -24,6 +29,10 @@ from rag.types import Block, Chunk, Document
 
 FORMAT_VERSION = 1
 HNSW_THRESHOLD = 50_000  # below this, exact search is fast enough and exact
+LOCK_NAME = ".lock"  # held by the one process writing a new version
+BUILDING_PREFIX = ".building-"
+REBUILD = "run `rag index --rebuild` to rebuild it"
+_VERSION_NAME = re.compile(r"v-[A-Za-z0-9_.-]+")
 
 
 class IndexError_(RuntimeError):
@@ -101,11 +110,15 @@ def _document_from_dict(d: dict) -> Document:
 
 def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: list[Chunk],
                   tokens: list[list[str]], documents: list[Document]) -> Path:
-    """Write a complete new version, then point CURRENT at it; old versions are removed."""
+    """Write a complete new version, then point CURRENT at it; old versions are removed.
+
+    The caller holds ``index_lock``: CURRENT only ever changes under it, and only this
+    call's own temporary folder is removed on failure.
+    """
     import faiss
 
     index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{BUILDING_PREFIX}{os.getpid()}-", dir=index_dir))
     try:
         faiss.write_index(make_faiss_index(vectors), str(tmp / "vectors.faiss"))
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
@@ -121,47 +134,149 @@ def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    pointer = index_dir / ".CURRENT.tmp"
-    pointer.write_text(final.name, encoding="utf-8")
-    os.replace(pointer, index_dir / "CURRENT")
+    _write_pointer(index_dir, final.name)
     _remove_old_versions(index_dir, keep=final.name)
     return final
 
 
+def _write_pointer(index_dir: Path, name: str) -> None:
+    """Replace CURRENT atomically, its content on disk before the rename (no empty pointer after a crash)."""
+    pointer = index_dir / f".CURRENT.{os.getpid()}.tmp"
+    with open(pointer, "w", encoding="utf-8") as f:
+        f.write(name)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(pointer, index_dir / "CURRENT")
+
+
 def _remove_old_versions(index_dir: Path, keep: str) -> None:
+    """Old version folders only; temporary folders belong to builds (see ``clean_stale_builds``)."""
     for entry in index_dir.iterdir():
-        if entry.is_dir() and (entry.name.startswith("v-") or entry.name.startswith(".building-")) and entry.name != keep:
+        if entry.is_dir() and entry.name.startswith("v-") and entry.name != keep:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def current_version(index_dir: Path) -> Path | None:
+def clean_stale_builds(index_dir: Path) -> None:
+    """Remove temporary folders left by killed builds. Call only while holding ``index_lock``:
+    then no other process is building, so every temporary folder is stale."""
+    for entry in index_dir.glob(f"{BUILDING_PREFIX}*"):
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+    for entry in index_dir.glob(".CURRENT.*.tmp"):
+        entry.unlink(missing_ok=True)
+
+
+@contextmanager
+def index_lock(index_dir: Path, log=None) -> Iterator[bool]:
+    """Hold the index folder's writer lock; yields True when another writer had it first.
+
+    An OS-level lock (``filelock``), so a killed writer releases it automatically.
+    """
+    from filelock import FileLock, Timeout
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / LOCK_NAME))
+    waited = False
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        waited = True
+        if log:
+            log(f"Another process is updating the index in {index_dir}; waiting for it to finish …")
+        lock.acquire()
+    try:
+        yield waited
+    finally:
+        lock.release()
+
+
+def pointer_name(index_dir: Path) -> str | None:
+    """The version CURRENT names, or None when there is no CURRENT; IndexCorrupt when unreadable."""
     pointer = index_dir / "CURRENT"
-    if not pointer.is_file():
+    try:
+        raw = pointer.read_bytes()
+    except FileNotFoundError:
         return None
-    path = index_dir / pointer.read_text(encoding="utf-8").strip()
-    return path if (path / "manifest.json").is_file() else None
+    except OSError as exc:
+        raise IndexCorrupt(f"cannot read {pointer} ({exc.strerror or exc}); {REBUILD}") from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        name = ""
+    if not _VERSION_NAME.fullmatch(name):
+        raise IndexCorrupt(f"{pointer} is corrupt (it does not name an index version); {REBUILD}")
+    return name
+
+
+def current_version(index_dir: Path) -> Path | None:
+    """The live version folder, or None when there is no index yet.
+
+    A writer may swap CURRENT and delete the old version between our reads: a missing version
+    is only corrupt when CURRENT still names it on a second look.
+    """
+    name = pointer_name(index_dir)
+    for _ in range(10):
+        if name is None:
+            return None
+        if (index_dir / name / "manifest.json").is_file():
+            return index_dir / name
+        time.sleep(0.05)
+        again = pointer_name(index_dir)
+        if again == name:
+            break
+        name = again
+    raise IndexCorrupt(f"{index_dir / 'CURRENT'} names {name}, which is missing or incomplete; {REBUILD}")
 
 
 def read_manifest(index_dir: Path) -> dict | None:
-    version = current_version(index_dir)
-    if version is None:
-        return None
+    """The live version's manifest; None when there is no index, IndexCorrupt when it cannot be read."""
+    return _with_live_version(index_dir, _read_manifest_file)
+
+
+def _read_manifest_file(version: Path) -> dict:
     try:
-        return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"the index manifest {version / 'manifest.json'} is unreadable "
+                           f"({type(exc).__name__}: {str(exc)[:80]}); {REBUILD}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("embedding"), dict):
+        raise IndexCorrupt(f"the index manifest {version / 'manifest.json'} is corrupt; {REBUILD}")
+    return manifest
+
+
+def _with_live_version(index_dir: Path, read):
+    """``read(version)`` of the live version, or None when there is no index.
+
+    A concurrent writer may replace and delete the version while we read it: then read the new one.
+    """
+    error = None
+    for _ in range(5):
+        version = current_version(index_dir)
+        if version is None:
+            return None
+        try:
+            return read(version)
+        except IndexCorrupt as exc:
+            if pointer_name(index_dir) == version.name:
+                raise
+            error = exc
+    raise error
 
 
 def load_store(index_dir: Path) -> IndexStore:
     """Load the live version; raise IndexMissing or IndexCorrupt with what to run."""
+    store = _with_live_version(index_dir, _load_version)
+    if store is None:
+        raise IndexMissing(f"no index in {index_dir}; run `rag index` to build it")
+    return store
+
+
+def _load_version(version: Path) -> IndexStore:
     import faiss
 
-    version = current_version(index_dir)
-    if version is None:
-        raise IndexMissing(f"no index in {index_dir}; run `rag index` to build it")
-    fix = "run `rag index --rebuild` to rebuild it"
+    fix = REBUILD
+    manifest = _read_manifest_file(version)
     try:
-        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexStale(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {fix}")
         faiss_index = faiss.read_index(str(version / "vectors.faiss"))

@@ -3,12 +3,19 @@
 Output files are append-only, one record per physical line, so a run killed at any
 moment leaves at worst a cut-off last line; resuming drops that fragment and skips every
 id already written.
+
+Lines end with ``\n`` only: records are written with U+2028/U+2029 escaped and files are
+split on ``\n`` alone (``str.splitlines`` would also split inside a JSON string). A run holds
+an exclusive lock on its output, so a second run on the same file stops instead of writing
+every pending row twice. Devices and pipes (``/dev/stdout``) are written without resume.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +24,10 @@ from .cli import UserError
 from .documents import DocumentError, decode_bytes
 
 INPUT_FORMATS = {".txt": "txt", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+# Characters str.splitlines() breaks at besides \n and \r: escaped in JSON, spaces in CSV cells.
+_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_CELL_BREAKS = str.maketrans({c: " " for c in "\r\n" + _LINE_BREAKS})
 # Input fields with these names are carried through as input_<name> so they never shadow ours.
 OUTPUT_FIELDS = ("id", "row", "question", "answer", "refused", "citations", "contexts", "latency_ms", "error")
 CSV_COLUMNS = ("id", "row", "question", "answer", "refused", "error", "latency_ms",
@@ -49,7 +60,7 @@ def read_rows(path: Path, question_column: str = "question") -> list[Row]:
     except DocumentError as exc:
         raise UserError(str(exc)) from None
     if fmt == "txt":
-        return [Row(i, str(i), line.strip()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+        return [Row(i, str(i), line.strip()) for i, line in enumerate(split_lines(text), 1) if line.strip()]
     if fmt == "csv":
         return _csv_rows(text, path, question_column)
     return _jsonl_rows(text, question_column)
@@ -76,7 +87,7 @@ def _csv_rows(text: str, path: Path, column: str) -> list[Row]:
 
 def _jsonl_rows(text: str, field_name: str) -> list[Row]:
     rows = []
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -100,6 +111,21 @@ def _jsonl_rows(text: str, field_name: str) -> list[Row]:
     return rows
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines split at \n only (a trailing \r dropped): U+2028 inside a JSON string is not a line end."""
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def json_line(record: dict) -> str:
+    """One JSON record on one physical line, whatever its strings hold."""
+    text = json.dumps(record, ensure_ascii=False)
+    for ch in _LINE_BREAKS:
+        if ch in text:
+            text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text + "\n"
+
+
 def _carry(fields: dict) -> dict:
     return {(f"input_{k}" if k in OUTPUT_FIELDS else k): v for k, v in fields.items() if k is not None}
 
@@ -110,8 +136,12 @@ def _clip(s: str, n: int = 80) -> str:
 
 
 # ---------------------------------------------------------------------------- output
-def output_format(path: Path) -> str:
-    return "csv" if path.suffix.lower() == ".csv" else "jsonl"
+def output_format(path: Path, regular: bool = True) -> str:
+    """jsonl or csv from the extension; a device or pipe without one (/dev/stdout) gets JSONL."""
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None and regular:
+        raise UserError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .jsonl or .csv")
+    return fmt or "jsonl"
 
 
 class AnswerWriter:
@@ -119,30 +149,44 @@ class AnswerWriter:
 
     def __init__(self, path: Path, extra_columns: list[str] = (), overwrite: bool = False,
                  warn=lambda msg: None):
+        if path.is_dir():
+            raise UserError(f"cannot write output {path}: it is a directory")
         self.path = path
-        self.format = output_format(path)
+        self.regular = _is_regular_or_new(path)
+        self.format = output_format(path, self.regular)
         self.done: Counter[str] = Counter()  # id -> records already in the file
         self._header_written = False
         self._columns = [*CSV_COLUMNS, *extra_columns]
-        if path.is_dir():
-            raise UserError(f"cannot write output {path}: it is a directory")
         try:
-            if path.exists() and not overwrite:
-                self._resume(warn)
-            self._fh = open(path, "wb" if overwrite else "ab", buffering=0)
+            self._fh = open(path, "ab", buffering=0)  # never truncate before holding the lock
         except OSError as exc:
             raise UserError(f"cannot write output {path}: {exc.strerror or exc}") from None
+        try:
+            self._start(overwrite, warn)
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _start(self, overwrite: bool, warn) -> None:
+        if not self.regular:
+            warn(f"{self.path} is not a regular file (a device or pipe): writing without resume")
+        else:
+            _lock(self._fh, self.path)
+            if overwrite:
+                self._fh.truncate(0)
+            else:
+                self._resume(warn)
         if self.format == "csv" and not self._header_written:
             self._put("\ufeff" + _csv_line(self._columns))  # the BOM makes Excel read the file as UTF-8
 
     def _resume(self, warn) -> None:
-        data = self.path.read_bytes()
+        with open(self.path, "rb") as fh:
+            data = fh.read()
         cut = data.rfind(b"\n") + 1
         if cut < len(data):
             warn(f"{self.path}: dropping an incomplete last line ({len(data) - cut} bytes) left by an interrupted run")
-            with open(self.path, "r+b") as fh:
-                fh.truncate(cut)
-        lines = data[:cut].decode("utf-8-sig", errors="replace").splitlines()
+            self._fh.truncate(cut)
+        lines = split_lines(data[:cut].decode("utf-8-sig", errors="replace"))
         if self.format == "csv":
             if not lines:
                 return
@@ -169,7 +213,7 @@ class AnswerWriter:
         if self.format == "csv":
             self._put(_csv_line([_csv_cell(v) for v in flatten_for_csv(record, self._columns)]))
         else:
-            self._put(json.dumps(record, ensure_ascii=False) + "\n")
+            self._put(json_line(record))
 
     def _put(self, text: str) -> None:
         # One unbuffered write per record: nothing is held back in a Python buffer.
@@ -183,6 +227,28 @@ class AnswerWriter:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _is_regular_or_new(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        raise UserError(f"cannot write output {path}: {exc.strerror or exc}") from None
+
+
+def _lock(fh, path: Path) -> None:
+    """An exclusive lock on the output for this run: a second run on it stops with a message."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UserError(f"{path} is being written by another `rag batch` run; wait for it to finish "
+                        "(then run again to resume) or choose another --output") from None
 
 
 def flatten_for_csv(record: dict, columns: list[str]) -> list:
@@ -206,8 +272,8 @@ def _csv_cell(value) -> str:
         return "true" if value else "false"
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False)
-    # Line breaks become spaces (same length, so offsets stay valid): one record per line.
-    return value.replace("\r", " ").replace("\n", " ")
+    # Line breaks (U+2028 too) become spaces (same length, so offsets stay valid): one record per line.
+    return value.translate(_CELL_BREAKS)
 
 
 def _csv_line(cells) -> str:

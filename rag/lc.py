@@ -18,6 +18,7 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 
 from .embeddings import Embedder, load_embedder
+from .limits import MAX_K, MIN_K, MODES, check_choice, check_docs, check_k, check_question
 from .types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class PolicyRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     service: Any = Field(description="a rag.service.RagService")
-    k: int | None = Field(None, ge=1, description="passages to return; default RAG_TOP_K")
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K, description="passages to return (1–50); default RAG_TOP_K")
     mode: Literal["hybrid", "dense", "lexical"] | None = Field(None, description="default RAG_RETRIEVAL_MODE")
     docs: list[str] | None = Field(None, description="only search these documents (file names)")
 
@@ -98,8 +99,12 @@ class PolicyRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, mode: str | None = None,
                                 docs: list[str] | None = None) -> list[Document]:
-        docs = self.docs if docs is None else docs
-        _, hits = self.service.retrieve(query, k or self.k, mode or self.mode, docs)
+        # the same per-call bounds as every other entry point (rag.limits)
+        query = check_question(query, self.service.settings.max_question_chars)
+        k = check_k(self.k if k is None else k)
+        mode = check_choice(mode or self.mode, "mode", MODES)
+        docs = check_docs(self.docs if docs is None else docs)
+        _, hits = self.service.retrieve(query, k, mode, docs)
         return [hit_to_document(h) for h in hits]
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,

@@ -21,7 +21,7 @@ class Query:
     terms: list[str]  # Chinese topic terms: from the question, or translated from English
     lexical_tokens: list[str]
     translated: bool = False
-    expects: str = "any"  # number | date | list | explain | any
+    expects: str = "any"  # number | date | list | explain | entity | any
     entities: list[str] = field(default_factory=list)  # places, people, organisations the answer must be about
     asks: int = 1  # how many things the question asks for ("多少…，占多少？" asks two)
     unit: str | None = None  # the unit a figure must carry ("多少亩" -> "亩")
@@ -32,7 +32,8 @@ class Query:
 _NUMBER_Q = re.compile(r"多少|几|比例|比重|百分|率|数量|规模|面积|总量|how (much|many|large|big|long|high)|percentage|share|proportion|rate\b|number of|target|investment|cost|amount|area|size|volume|output|capacity|concentration|gdp|total", re.I)
 _DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪天|日期|when|what year|which year|what date", re.I)
 _LIST_Q = re.compile(r"哪些|哪[两二三四五六七八九几][个篇项类种条家大张层方面]|列举|包括|which .*(are|were)|list|what are", re.I)
-_EXPLAIN_Q = re.compile(r"为什么|为何|如何|怎样|怎么|why|how (does|do|did|can|is|are)|explain", re.I)
+_EXPLAIN_Q = re.compile(r"为什么|为何|为啥|如何|怎样|怎么|靠什么|靠啥|原因|办法|措施|做法|why|how (does|do|did|can|is|are|was|were|has|have)|explain|what did .* do", re.I)
+_ENTITY_Q = re.compile(r"哪家|哪个|哪座|哪条|哪位|谁|叫什么|叫啥|什么名|名字|名称|是什么|是啥|which (company|firm|enterprise|organi[sz]ation|place|city|county|mountain|river|project|one)|who\b|what is (it|the name)|name of|called", re.I)
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -53,6 +54,8 @@ def expected_kind(question: str) -> str:
         return "list"
     if _NUMBER_Q.search(question):
         return "number"
+    if _ENTITY_Q.search(question):
+        return "entity"
     return "any"
 
 

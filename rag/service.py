@@ -14,9 +14,10 @@ from typing import Callable, Iterable, Iterator
 from index.builder import BuildReport, build_index, check_embedding, staleness
 from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_manifest
 
-from .answering import ExtractiveAnswerer
-from .embeddings import Embedder, load_embedder
-from .followup import rewrite_followup
+from .answer.extractive import ExtractiveAnswerer
+from .answer.sentences import SentenceVectors
+from .embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
+from .answer.followup import rewrite_followup
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
 from .settings import Settings, get_settings
@@ -24,13 +25,15 @@ from .types import Answer, Hit
 
 
 class RagService:
-    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore):
+    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
+                 log: Callable[[str], None] | None = None):
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.dense = DenseRetriever(store, embedder)
         self.lexical = LexicalRetriever(store)
-        self.answerer = ExtractiveAnswerer(store, embedder=embedder)
+        self.sentences = sentence_vectors(settings, embedder, store, log)
+        self.answerer = ExtractiveAnswerer(store, self.sentences, embedding=embedder_key(embedder))
         self._llm = None
         self._llm_lock = threading.Lock()
 
@@ -55,7 +58,7 @@ class RagService:
             log(f"Updating the index ({reason}) …")
             report = build_index(settings, embedder)
             log(report.summary())
-        return cls(settings, embedder, load_store(index_dir))
+        return cls(settings, embedder, load_store(index_dir), log)
 
     @staticmethod
     def build(settings: Settings, rebuild: bool = False, progress: bool | None = None) -> BuildReport:
@@ -126,11 +129,11 @@ class RagService:
         yield "answer", answer
 
     def _llm_stream(self, query: Query, hits: list[Hit], extractive: Answer, history: list[str] | None):
-        """LLM answer with verified citations; falls back to the extractive answer (see rag.llm)."""
+        """LLM answer with verified citations; falls back to the extractive answer (see rag.answer.llm)."""
         if not self.settings.llm_configured:
             raise ValueError("LLM answers need RAG_LLM_BASE_URL and RAG_LLM_MODEL (see README, 'LLM answers'); "
                              "or use --answer extractive")
-        from .llm import LLMAnswerer
+        from .answer.llm import LLMAnswerer
 
         with self._llm_lock:
             if self._llm is None:
@@ -142,7 +145,7 @@ class RagService:
         if not history:
             return question
         if self.settings.llm_configured:
-            from .llm import rewrite_question
+            from .answer.llm import rewrite_question
 
             try:
                 return rewrite_question(self.settings, question, history)
@@ -175,6 +178,16 @@ class RagService:
             "faiss": m.get("faiss"),
             "created_at": m.get("created_at"),
         }
+
+
+def sentence_vectors(settings: Settings, embedder: Embedder, store: IndexStore,
+                     log: Callable[[str], None] | None = None) -> SentenceVectors:
+    """The answer scorer's sentence vectors, through the shared content-hash cache."""
+    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
+    try:
+        return SentenceVectors.build(store.chunks, embedder, cache, log, settings.embedding_batch_size)
+    finally:
+        cache.close()
 
 
 def _pieces(text: str) -> list[str]:

@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     # --- documents and index -------------------------------------------------
     corpus_dir: Path = Field(BUNDLED_CORPUS, description="Folder of .txt/.md/.pdf/.docx documents.")
     index_dir: Path | None = Field(
-        None, description="Where the index lives; default: one folder per corpus under ~/.cache/policy-qa."
+        None, description="Where the index lives; default: one folder per corpus under cache_dir/indexes."
     )
     cache_dir: Path = Field(
         DEFAULT_CACHE_ROOT, description="Embedding cache (shared by all indexes), jieba and tiktoken files."
@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     # --- browser UI ----------------------------------------------------------
     feedback_path: Path | None = Field(None, description="JSONL file for UI feedback; default cache_dir/feedback.jsonl.")
+    feedback_max_chars: int = Field(20_000, ge=5000, description="Largest feedback record (characters); longer fields are cut.")
+    ui_auth: SecretStr | None = Field(
+        None, description="UI login: 'user:password', or the path of a file with one 'user:password' a line.")
 
     @field_validator("corpus_dir", "index_dir", "cache_dir", "feedback_path", mode="after")
     @classmethod
@@ -75,12 +78,16 @@ class Settings(BaseSettings):
         return self
 
     def resolved_index_dir(self) -> Path:
-        """The index folder: explicit, or derived from the corpus path so two corpora never share one."""
+        """The index folder: explicit, or derived from the corpus path so two corpora never share one.
+
+        It lives under ``cache_dir`` so that RAG_CACHE_DIR moves everything we write (CI and tests
+        set it for a fresh, private cache).
+        """
         if self.index_dir is not None:
             return self.index_dir
         corpus = self.corpus_dir.resolve()
         tag = hashlib.sha1(str(corpus).encode("utf-8")).hexdigest()[:10]
-        return DEFAULT_CACHE_ROOT / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+        return self.cache_dir / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
 
     @property
     def llm_configured(self) -> bool:

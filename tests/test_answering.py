@@ -3,7 +3,7 @@ import pytest
 
 from rag.query import QuestionError, analyze, validate_question
 from rag.text import bare_numbers, clause_spans, sentence_spans
-from rag.verify import number_in, strip_markers, unsupported_numbers
+from rag.answer.verify import number_in, strip_markers, unsupported_numbers
 
 
 def _assert_grounded(answer):

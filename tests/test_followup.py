@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.followup import rewrite_followup
+from rag.answer.followup import rewrite_followup
 from rag.text import detect_language
 
 GANSU = "甘肃省2030年森林覆盖率目标是多少？"

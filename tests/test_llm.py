@@ -16,9 +16,9 @@ import time
 import pytest
 
 from tests.llm_server import Reply, ScriptedLLM
-from rag.llm import LLMAnswerer
-from rag.llm_prompt import REFUSAL, build_prompt
-from rag.llm_verify import split_claims, verify_answer
+from rag.answer.llm import LLMAnswerer
+from rag.answer.prompts import REFUSAL, build_prompt
+from rag.answer.llm_verify import split_claims, verify_answer
 from rag.service import RagService
 from rag.types import Chunk, Hit
 

@@ -5,22 +5,13 @@ browser downloaded by Playwright, and checks that the page fetches nothing off-m
 """
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-QUESTION = "甘肃省2030年森林覆盖率目标是多少？"
+from tests.browser import ARGS, CHROMIUM, MARKS, QUESTION
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium fonts-noto-cjk; "
-                                                     "bash setup.sh --with-browser)"),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")

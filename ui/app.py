@@ -12,13 +12,16 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import logging
 import socket
+import sys
 import time
 from pathlib import Path
 
+from rag.limits import check_request, recent_history
 from rag.text import detect_language
 
 from . import render
-from .feedback import FeedbackLog
+from .auth import exposure_warning, parse_auth
+from .feedback import COMMENT_MAX_CHARS, FeedbackLog
 from .texts import EXAMPLES, I18N_TEXT
 
 log = logging.getLogger("policy_qa.ui")
@@ -59,7 +62,7 @@ def build_app(service, *, concurrency: int = 4):
 
     i18n = gr.I18n(**I18N_TEXT)
     documents = service.store.documents
-    feedback = FeedbackLog(service.settings.feedback_path)
+    feedback = FeedbackLog(service.settings.feedback_path, service.settings.feedback_max_chars)
     settings = service.settings
     llm_ok = settings.llm_configured
 
@@ -72,12 +75,13 @@ def build_app(service, *, concurrency: int = 4):
             yield chat, turns, gr.skip(), gr.skip()
             return
         turn = len(turns)
-        chat += [{"role": "user", "content": question}, {"role": "assistant", "content": render.t(lang, "retrieving")}]
+        chat += [{"role": "user", "content": render.user_message(question)}, {"role": "assistant", "content": render.t(lang, "retrieving")}]
         yield chat, turns, gr.skip(), ""
         text = ""
         try:
             events = service.ask_stream(question, k=int(k) if k else None, mode=mode or None, docs=docs or None,
-                                        answer_mode=answer_mode or None, history=[x["question"] for x in turns])
+                                        answer_mode=answer_mode or None,
+                                        history=recent_history(x["question"] for x in turns))
             for kind, payload in events:
                 if kind == "retrieved":
                     yield chat, turns, render.retrieved_preview(payload, lang, documents), gr.skip()
@@ -97,14 +101,18 @@ def build_app(service, *, concurrency: int = 4):
 
     def api_ask(question: str, k: int = 0, mode: str = "", docs: list[str] | None = None,
                 answer_mode: str = "", history: list[str] | None = None) -> dict:
-        """Answer one question; returns Answer.to_dict(), or {"error": …} for a question that cannot be answered."""
+        """Answer one question; returns Answer.to_dict(), or {"error": …, "status": 400|500} when it cannot.
+
+        Every input is checked (types, k 1–50, history and question length: rag.limits) before any work.
+        """
         try:
-            answer = service.ask(question, k=k or None, mode=mode or None, docs=docs or None,
-                                 answer_mode=answer_mode or None, history=history or None)
-            return answer.to_dict()
+            request = check_request(settings, question, k=None if k == 0 else k, mode=mode, docs=docs,
+                                    answer_mode=answer_mode, history=history)
+            return service.ask(request.pop("question"), **request).to_dict()
         except Exception as exc:
-            return {"error": _error_text(exc), "question": question, "answer": "", "refused": True,
-                    "citations": [], "contexts": []}
+            status = 400 if isinstance(exc, friendly_errors()) else 500
+            return {"error": _error_text(exc), "status": status, "question": question if isinstance(question, str) else "",
+                    "answer": "", "refused": True, "citations": [], "contexts": []}
 
     def on_like(turns, data: gr.LikeData):
         entry = _turn_for(turns, data.index)
@@ -137,7 +145,8 @@ def build_app(service, *, concurrency: int = 4):
                     send = gr.Button(i18n("send"), variant="primary", elem_id="send", scale=1, min_width=80)
                     clear_btn = gr.Button(i18n("clear"), elem_id="clear", scale=1, min_width=80)
                 with gr.Row(visible=False) as comment_row:
-                    comment = gr.Textbox(show_label=False, placeholder=i18n("comment"), scale=5, elem_id="comment")
+                    comment = gr.Textbox(show_label=False, placeholder=i18n("comment"), scale=5, elem_id="comment",
+                                         max_length=COMMENT_MAX_CHARS)
                     comment_btn = gr.Button(i18n("send_comment"), scale=1, min_width=80)
                 gr.Examples(EXAMPLES, inputs=[question], label=i18n("examples"))
                 with gr.Accordion(i18n("settings"), open=False):
@@ -187,22 +196,31 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4):
+def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4, auth=None):
     """Start the app in a background thread (tests, load test); returns (demo, url). Stop with demo.close()."""
     port = port or free_port(host)
-    demo = launch(build_app(service, concurrency=concurrency), host, port, block=False, quiet=True)
+    demo = launch(build_app(service, concurrency=concurrency), host, port, block=False, quiet=True, auth=auth)
     return demo, f"http://{host}:{port}/"
 
 
-def launch(demo, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = False):
-    """Start the server; offline: no share link, no external assets, no SSR node server."""
+def launch(demo, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = False, auth=None):
+    """Start the server; offline: no share link, no external assets, no SSR node server.
+
+    ``auth``: [(user, password), …] for Gradio's login page (the /ask API then needs it too).
+    """
     import gradio as gr
+
+    warning = exposure_warning(host, auth)
+    if warning:
+        log.warning(warning)
+        print(warning, file=sys.stderr, flush=True)
 
     theme = gr.themes.Soft(primary_hue="green", font=FONTS, font_mono=FONTS_MONO)
     head = f"<script>{(HERE / 'app.js').read_text(encoding='utf-8')}</script>"
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
                 theme=theme, css=(HERE / "app.css").read_text(encoding="utf-8"), head=head, i18n=demo.policy_qa_i18n,
-                ssr_mode=False, footer_links=["api", "settings"], show_error=False, quiet=quiet)
+                ssr_mode=False, footer_links=["api", "settings"], show_error=False, quiet=quiet, auth=auth,
+                auth_message="绿策问答 · Policy Q&A" if auth else None)
     return demo
 
 
@@ -218,12 +236,15 @@ def register(sub, common, query) -> None:
 
 
 def cmd_ui(args) -> int:
-    from rag.cli import UserError, open_service
+    from rag.cli import UserError, open_service, settings_from
 
     if not port_free(args.host, args.port):
         raise UserError(f"port {args.port} on {args.host} is already in use; choose another with --port")
+    settings = settings_from(args)
+    auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
     service = open_service(args)
     demo = build_app(service, concurrency=max(1, args.concurrency))
-    print(f"绿策问答 UI: http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
-    launch(demo, args.host, args.port, block=True, quiet=True)
+    login = f" (login required: {len(auth)} user(s))" if auth else ""
+    print(f"绿策问答 UI: http://{args.host}:{args.port}{login}  (Ctrl+C to stop)", flush=True)
+    launch(demo, args.host, args.port, block=True, quiet=True, auth=auth)
     return 0

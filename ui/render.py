@@ -1,5 +1,10 @@
 """HTML for the chat and the sources panel: pure functions of an Answer, so they are testable
-without a browser. Server-rendered text follows the answer's language (the question's)."""
+without a browser. Server-rendered text follows the answer's language (the question's).
+
+Documents and questions are untrusted: any document can contain HTML or markdown (an image
+pointing at an outside server would be fetched by every viewer's browser). Their text is
+escaped everywhere (``plain`` in the markdown chat, ``html.escape`` in the HTML panel); the
+only markup shown is ours: citation links, bold labels, the refusal's blockquote."""
 from __future__ import annotations
 
 import html
@@ -33,9 +38,24 @@ def anchor(turn: int, n: int) -> str:
     return f"src-{turn}-{n}"
 
 
+# Markdown that untrusted text (documents, questions, answers quoting them) must not produce:
+# inline HTML is escaped as entities, and these characters get a backslash so no image, link,
+# emphasis, code, table or heading comes out of them. Ours is added around the escaped text.
+_MD_INLINE = re.compile(r"([\\`*_\[\]!|~$])")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#+=>-])|(\d+)([.)]))", re.M)
+_ESCAPED_MARKER = re.compile(r"\\\[(\d+)\\\]")
+
+
+def plain(text: str) -> str:
+    """Text shown as itself in the markdown chat: no HTML, no markdown images or links."""
+    text = html.escape(str(text), quote=False)
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text)
+
+
 def link_markers(text: str, turn: int) -> str:
-    """[n] becomes a markdown link to the source's anchor; the page script opens the passage."""
-    return _MARKER.sub(lambda m: f"[[{m.group(1)}]](#{anchor(turn, int(m.group(1)))})", text)
+    """The answer as plain text, each [n] a markdown link to the source's anchor (the page script opens it)."""
+    return _ESCAPED_MARKER.sub(lambda m: f"[[{m.group(1)}]](#{anchor(turn, int(m.group(1)))})", plain(text))
 
 
 def chat_message(answer: Answer, turn: int) -> str:
@@ -43,19 +63,24 @@ def chat_message(answer: Answer, turn: int) -> str:
     lang = answer.lang
     if answer.refused:
         # a blockquote sets the refusal apart from answers without relying on an emoji font
-        body = f"> **{t(lang, 'refused')}**\n>\n> {answer.text}"
+        body = f"> **{t(lang, 'refused')}**\n>\n> {plain(answer.text)}"
     else:
         body = link_markers(answer.text, turn)
     extra = []
     if answer.unverified:
-        extra.append(f"**{t(lang, 'unverified')}**: {', '.join(answer.unverified)}")
+        extra.append(f"**{t(lang, 'unverified')}**: {plain(', '.join(answer.unverified))}")
     if answer.search_question:
-        extra.append(f"<sub>{t(lang, 'searched')}：{html.escape(answer.search_question)}</sub>")
+        extra.append(f"<sub>{t(lang, 'searched')}：{plain(answer.search_question)}</sub>")
     return body + ("\n\n" + "\n\n".join(extra) if extra else "")
 
 
-def error_message(exc: BaseException, lang: str) -> str:
-    return f"> **{t(lang, 'error')}**：{exc}"
+def error_message(exc: BaseException | str, lang: str) -> str:
+    return f"> **{t(lang, 'error')}**：{plain(str(exc))}"
+
+
+def user_message(question: str) -> str:
+    """The question as typed, shown as text (a question may hold markup too)."""
+    return plain(question)
 
 
 def _label(chunk, documents: dict) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .text import bare_numbers
-from .types import Citation
+from ..text import bare_numbers
+from ..types import Citation
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 

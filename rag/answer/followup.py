@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .text import content_terms, detect_language, years
+from ..text import content_terms, detect_language, years
 
 # Provincial-level names: most are written without 省/市 in questions ("上海呢？").
 _PROVINCES = (

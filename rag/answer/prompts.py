@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from .query import Query
-from .tokens import count_tokens, get_encoding
-from .types import Chunk, Hit
+from ..query import Query
+from ..tokens import count_tokens, get_encoding
+from ..types import Chunk, Hit
 
 REFUSAL = {
     "zh": "资料中没有找到这个问题的答案。",

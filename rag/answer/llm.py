@@ -1,7 +1,7 @@
 """Optional LLM answers through any OpenAI-compatible endpoint (Ollama, vLLM, DeepSeek, Qwen, OpenAI).
 
-The model sees only the retrieved passages, numbered and delimited as data (rag.llm_prompt),
-and every answer is verified in code before it is returned (rag.llm_verify). Any failure —
+The model sees only the retrieved passages, numbered and delimited as data (rag.answer.prompts),
+and every answer is verified in code before it is returned (rag.answer.llm_verify). Any failure —
 unreachable server, timeout, 401, rate limit, 5xx, malformed reply, an answer that does not
 survive verification — ends in the extractive answer with a note saying why, so asking a
 question never fails because of the LLM.
@@ -17,11 +17,11 @@ import re
 import time
 from typing import Callable, Generator
 
-from .llm_prompt import build_prompt, rewrite_messages
+from .prompts import build_prompt, rewrite_messages
 from .llm_verify import verify_answer
-from .query import Query
-from .settings import Settings
-from .types import Answer, Hit
+from ..query import Query
+from ..settings import Settings
+from ..types import Answer, Hit
 
 MAX_RETRY_AFTER = 20.0  # seconds; a server asking for a longer wait is not waited for
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .llm_prompt import REFUSAL
-from .text import bare_numbers, figures, normalize, sentence_spans
-from .types import Chunk, Citation
+from .prompts import REFUSAL
+from ..text import bare_numbers, figures, normalize, sentence_spans
+from ..types import Chunk, Citation
 from .verify import markers, number_in
 
 _GROUP = re.compile(r"(?:\s*\[\d{1,3}\])+")

@@ -1,0 +1,224 @@
+"""Fit the answer scorer's weights (rag/answer/weights.json) on data, never by hand.
+
+Training questions:
+* the dev split of the user-phrased set (eval/user_questions.jsonl), in Chinese and English;
+* pseudo-questions generated from the indexed corpus: a sentence holding a figure becomes
+  a question made of some of its words with the figure removed; the spans holding the figure
+  are positives and their neighbours negatives.
+The test split and the regression set (eval/dataset.jsonl) are never read here.
+
+Every candidate span of the retrieved passages is a row, labelled by whether it holds all of
+the item's must_include facts. A logistic regression (scikit-learn) gives each span a
+probability; the refusal threshold per language is chosen on out-of-fold probabilities of the
+dev questions so that at most TARGET_FALSE_REFUSAL of answerable ones are refused.
+
+    python eval/fit_scorer.py                 # re-fit and write rag/answer/weights.json
+    python eval/fit_scorer.py --dry-run       # print the figures only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from eval.harness import load_dataset  # noqa: E402
+from rag.answer.features import FEATURES, has_figure, target_years  # noqa: E402
+from rag.answer.scorer import WEIGHTS  # noqa: E402
+from rag.embeddings import embedder_key  # noqa: E402
+from rag.text import NUMBER_RE, content_terms, normalize, sentence_spans  # noqa: E402
+
+USER_SET = ROOT / "eval" / "user_questions.jsonl"
+TARGET_FALSE_REFUSAL = 0.05
+GENERATED = 400  # pseudo-questions from the corpus
+GENERATED_WEIGHT = 0.5  # a generated question counts half a real one
+SUFFIXES = ("是多少？", "有多少？", "达到了多少？", "多少？", "规模多大？")
+
+
+def pseudo_questions(chunks, n: int, seed: int = 0) -> list[dict]:
+    """Questions about figures, written from the corpus with the figure removed and some words dropped."""
+    rng = random.Random(seed)
+    pool = []
+    for chunk in chunks:
+        for s, e in sentence_spans(chunk.text):
+            sentence = chunk.text[s:e]
+            if 12 <= len(sentence) <= 150 and has_figure(sentence):
+                pool.append((sentence, chunk.text))
+    rng.shuffle(pool)
+    out = []
+    for sentence, passage in pool:
+        figs = [m.group(0).strip() for m in NUMBER_RE.finditer(sentence)
+                if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip())]
+        if not figs:
+            continue
+        fig = figs[0]
+        before = sentence[: sentence.find(fig)]
+        words = [w for w in content_terms(before or sentence) if not re.search(r"\d", w)]
+        if len(words) < 2:
+            continue
+        keep = [w for w in words if rng.random() < 0.7] or words[:2]
+        body = "".join(keep[-6:]) + rng.choice(SUFFIXES)
+        stated = target_years(sentence)
+        if stated and rng.random() < 0.6:
+            # the same question for a year the passage never states has no answer here
+            absent = next(y for y in range(stated[0] + 5, stated[0] + 60, 5) if str(y) not in passage)
+            out.append({"id": f"gen{len(out)}", "question": f"{absent}年{body}", "must_include": [],
+                        "type": "unanswerable"})
+            body = f"{stated[0]}年{body}"
+        out.append({"id": f"gen{len(out)}", "question": body, "must_include": [fig], "type": "number"})
+        if len(out) >= n:
+            break
+    return out
+
+
+def off_topic_questions(vocabulary: set[str], n: int, seed: int = 1) -> list[dict]:
+    """Questions about things the corpus never mentions: CC-CEDICT words absent from the
+    index's vocabulary, put into question shapes. Negative sampling, so that a question on
+    another subject altogether learns to be refused (all its spans are negatives)."""
+    from rag.translate import english_index
+
+    rng = random.Random(seed)
+    words = sorted({w for ws in english_index().values() for w in ws
+                    if 2 <= len(w) <= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", w) and w not in vocabulary})
+    shapes = ("{a}的{b}是多少？", "谁{a}了{y}年的{b}？", "{a}{b}是哪家公司？", "{y}年{a}有多少{b}？",
+              "为什么{a}要{b}？", "{a}是什么时候{b}的？", "{a}有哪些{b}？")
+    out = []
+    for i in range(n):
+        a, b = rng.sample(words, 2)
+        q = rng.choice(shapes).format(a=a, b=b, y=rng.randint(1990, 2030))
+        out.append({"id": f"off{i}", "question": q, "must_include": [], "type": "unanswerable"})
+    return out
+
+
+def rows_for(service, item: dict, question: str, k: int):
+    """Candidates of one question with labels: 1 when the span holds every must_include fact."""
+    query, hits = service.retrieve(question, k=k)
+    cands = service.answerer.builder.candidates(query, hits)
+    must = [normalize(m) for m in item.get("must_include") or []]
+    labels = [int(bool(must) and all(m in normalize(c.text) for m in must)) for c in cands]
+    return cands, labels
+
+
+def collect(service, items: list[tuple[dict, str, str, float]], k: int):
+    X, y, w, groups, meta = [], [], [], [], []
+    for qid, (item, question, lang, weight) in enumerate(items):
+        cands, labels = rows_for(service, item, question, k)
+        for c, label in zip(cands, labels):
+            X.append([c.features[f] for f in FEATURES])
+            y.append(label)
+            w.append(weight / max(1, len(cands)) * 20)
+            groups.append(qid)
+        meta.append({"lang": lang, "answerable": bool(item.get("must_include")), "n": len(cands),
+                     "has_positive": any(labels), "real": not str(item["id"]).startswith(("gen", "off"))})
+    return np.array(X), np.array(y), np.array(w), np.array(groups), meta
+
+
+def fit(X, y, w, C: float = 1.0):
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    model = LogisticRegression(C=C, max_iter=2000)
+    model.fit((X - mean) / scale, y, sample_weight=w)
+    return mean, scale, model.coef_[0], float(model.intercept_[0])
+
+
+def predict(X, mean, scale, coef, intercept):
+    return 1 / (1 + np.exp(-(((X - mean) / scale) @ coef + intercept)))
+
+
+def out_of_fold(X, y, w, groups, folds: int = 5):
+    """Each question's span probabilities from a model that never saw that question."""
+    probs = np.zeros(len(y))
+    fold_of = groups % folds
+    for f in range(folds):
+        train = fold_of != f
+        probs[~train] = predict(X[~train], *fit(X[train], y[train], w[train]))
+    return probs
+
+
+def per_question(probs, y, groups, meta):
+    """(top probability, top span correct) per question."""
+    out = []
+    for qid, m in enumerate(meta):
+        idx = np.flatnonzero(groups == qid)
+        if len(idx) == 0:
+            out.append((0.0, False))
+            continue
+        best = idx[np.argmax(probs[idx])]
+        out.append((float(probs[best]), bool(y[best])))
+    return out
+
+
+def choose_threshold(tops, meta, lang: str) -> tuple[float, dict]:
+    """The highest threshold refusing at most TARGET_FALSE_REFUSAL of the answerable real questions."""
+    ans = sorted(p for (p, _), m in zip(tops, meta) if m["real"] and m["lang"] == lang and m["answerable"])
+    una = [p for (p, _), m in zip(tops, meta) if m["real"] and m["lang"] == lang and not m["answerable"]]
+    allowed = int(TARGET_FALSE_REFUSAL * len(ans))
+    threshold = ans[allowed] - 1e-6 if ans else 0.5
+    stats = {"answerable": len(ans), "unanswerable": len(una),
+             "false_refusal": sum(p < threshold for p in ans) / max(1, len(ans)),
+             "correct_refusal": sum(p < threshold for p in una) / max(1, len(una))}
+    return threshold, stats
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write weights.json")
+    ap.add_argument("--out", default=str(WEIGHTS), help="where to write the weights (default rag/answer/weights.json)")
+    ap.add_argument("--generated", type=int, default=GENERATED, help="pseudo-questions from the corpus")
+    args = ap.parse_args(argv)
+    from rag.service import RagService
+    from rag.settings import get_settings
+
+    t0 = time.perf_counter()
+    service = RagService.open(get_settings(), log=lambda m: print(m, file=sys.stderr))
+    k = service.settings.top_k
+    dev = [i for i in load_dataset(USER_SET) if i["split"] == "dev"]
+    items = [(i, i["question"], "zh", 1.0) for i in dev]
+    items += [(i, i["question_en"], "en", 1.0) for i in dev if i.get("question_en")]
+    # a year twin with no answer states a fact (the year is not covered) as plainly as a real
+    # question does, so it weighs as much; the generated answerable questions weigh less
+    items += [(g, g["question"], "zh", 1.0 if g["type"] == "unanswerable" else GENERATED_WEIGHT)
+              for g in pseudo_questions(service.store.chunks, args.generated)]
+    items += [(g, g["question"], "zh", GENERATED_WEIGHT)
+              for g in off_topic_questions(service.lexical.vocabulary, args.generated // 4)]
+    print(f"{len(items)} training questions ({len(dev)} dev items in zh+en, the rest generated) …", file=sys.stderr)
+    X, y, w, groups, meta = collect(service, items, k)
+    oof = out_of_fold(X, y, w, groups)
+    tops = per_question(oof, y, groups, meta)
+    thresholds, stats = {}, {}
+    for lang in ("zh", "en"):
+        thresholds[lang], stats[lang] = choose_threshold(tops, meta, lang)
+        real = [(t, m) for t, m in zip(tops, meta) if m["real"] and m["lang"] == lang and m["answerable"]]
+        stats[lang]["top_span_correct"] = sum(ok for (_, ok), _ in real) / max(1, len(real))
+        stats[lang]["threshold"] = round(thresholds[lang], 4)
+    mean, scale, coef, intercept = fit(X, y, w)
+    weights = {
+        "version": 1, "features": list(FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
+        "coef": coef.tolist(), "intercept": intercept, "thresholds": thresholds,
+        "meta": {"fitted": date.today().isoformat(), "rows": int(len(y)), "positives": int(y.sum()),
+                 "questions": len(items), "dev_items": len(dev), "generated": args.generated,
+                 "top_k": k, "embedding": embedder_key(service.embedder), "target_false_refusal": TARGET_FALSE_REFUSAL,
+                 "out_of_fold_dev": stats, "command": "python eval/fit_scorer.py"},
+    }
+    print(json.dumps(weights["meta"], indent=1))
+    print("weights:", {f: round(c, 3) for f, c in zip(FEATURES, coef)})
+    if not args.dry_run:
+        Path(args.out).write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""The offline extractive answerer: the shortest sufficient passage span, cited.
+
+Candidate spans (a sentence, or two or three adjacent ones) of the retrieved passages are
+judged by a fitted scorer (``scorer.SpanScorer``) on the signals of ``features``: the
+multilingual model's similarity, lexical coverage, the kind of answer asked for, place and
+year agreement, retrieval rank. The best span is trimmed to the clauses that state the fact.
+When even the best span is unlikely to answer (its probability is under the threshold
+fitted on the dev split), it refuses and says what the documents do give.
+"""
+from __future__ import annotations
+
+import re
+
+from index.store import IndexStore
+
+from ..query import Query
+from ..text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans
+from ..types import Answer, Chunk, Citation, Hit
+from .guard import is_instruction
+from .features import Candidate, FeatureBuilder, contains, has_figure, term_weight
+from .scorer import SpanScorer
+from .verify import unsupported_numbers
+
+
+class ExtractiveAnswerer:
+    def __init__(self, store: IndexStore, sentence_vectors=None, scorer: SpanScorer | None = None,
+                 embedding: dict | None = None):
+        self.store = store
+        self.embedding = embedding  # the index's vector space: the thresholds hold only for the one fitted on
+        self.builder = FeatureBuilder(store.documents, sentence_vectors, store.tokens)
+        self._scorer = scorer
+
+    @property
+    def scorer(self) -> SpanScorer:
+        """Loaded on first use, so that fitting new weights never needs old ones."""
+        if self._scorer is None:
+            self._scorer = SpanScorer.load()
+        return self._scorer
+
+    def ranked(self, query: Query, hits: list[Hit]) -> list[Candidate]:
+        """Every candidate span, scored, best first."""
+        cands = self.builder.candidates(query, hits)
+        self.scorer.score(cands)
+        cands.sort(key=lambda c: (-c.score, c.sentences, c.rank))
+        return cands
+
+    def _scope_source(self, chunk: Chunk, span: tuple[int, int]) -> tuple[Chunk, int, int]:
+        """The chunk and chunk-relative span of the year-setting sentence (another chunk if need be)."""
+        s, e = span
+        if chunk.start <= s and e <= chunk.end:
+            return chunk, s - chunk.start, e - chunk.start
+        for other in self.store.chunks:
+            if other.doc_id == chunk.doc_id and other.start <= s and e <= other.end:
+                return other, s - other.start, e - other.start
+        return chunk, 0, 0
+
+    # ------------------------------------------------------------------ answering
+    def answer(self, query: Query, hits: list[Hit]) -> Answer:
+        found = self.ranked(query, hits)
+        calibrated = self._calibrated()
+        threshold = self.scorer.threshold_for(query.lang) if calibrated else 0.0
+        if not found or found[0].score < threshold:
+            return self.refusal(query, hits, self._other_years(query, found))
+        best = found[0]
+        span_start, span_end = self.shortest_span(query, best)
+        citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
+        lead = ""
+        scope = self._scope_source(best.chunk, best.scope_span) if best.scope_span and query.years else None
+        if scope is not None and scope[2] > scope[1]:
+            scope_chunk, ss, se = scope
+            lead = _year_phrase(scope_chunk.text[ss:se], query.years)
+            if lead and scope_chunk.chunk_id != best.chunk.chunk_id:
+                citations.append(Citation(2, scope_chunk, ss, se))
+        elif query.years:  # the window's first sentence names the year the answer clause needs
+            lead = _year_phrase(best.chunk.text[best.start : span_start], query.years)
+        body = best.chunk.text[span_start:span_end].strip(" ，,；;。")
+        text = self._format(query, lead, body, citations)
+        answer = Answer(query.text, text, False, citations, hits, lang=query.lang)
+        if not calibrated:
+            answer.notes.append("the answer scorer was fitted for another embedding model, so it does not refuse; "
+                                "re-fit it with `python eval/fit_scorer.py`")
+        missing = unsupported_numbers(text, citations)
+        if missing:  # cannot happen for verbatim spans; guard the invariant all the same
+            answer.unverified = missing
+            answer.notes.append("figures not found in the cited passages: " + ", ".join(missing))
+        return answer
+
+    def shortest_span(self, query: Query, cand: Candidate) -> tuple[int, int]:
+        """The clauses that state the asked fact(s): the best-matching clause, extended to the
+        figure(s) asked for, and to the next clause when it continues the same subject."""
+        text = cand.chunk.text
+        if cand.end - cand.start <= 40 or query.expects in ("list", "explain"):
+            return cand.start, cand.end
+        clauses = clause_spans(text, cand.start, cand.end)
+        if len(clauses) <= 1:
+            return cand.start, cand.end
+
+        def term_score(span):
+            c = normalize(text[span[0] : span[1]])
+            return sum(term_weight(t) for t in cand.in_sentence if contains(c, t))
+
+        scores = [term_score(c) for c in clauses]
+        best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+        if scores[best] == 0:
+            return cand.start, cand.end
+        if query.expects not in ("number", "date"):
+            lo, hi = max(0, best - 1), min(len(clauses) - 1, best + 1)  # an entity sits next to its predicate
+            return clauses[lo][0], clauses[hi][1]
+        has = has_figure if query.expects == "number" else has_date
+        with_figure = [i for i, c in enumerate(clauses) if has(text[c[0] : c[1]])]
+        if not with_figure:
+            return cand.start, cand.end
+        after = [i for i in with_figure if i >= best]
+        first = after[0] if after and after[0] - best <= 2 else min(with_figure, key=lambda i: abs(i - best))
+        lo, hi = min(best, first), max(best, first)
+        wanted = query.asks - 1
+        for i in with_figure:  # one figure per thing asked: "多少家，产值多少"
+            if i > hi and wanted > 0 and i - hi <= 2:
+                hi, wanted = i, wanted - 1
+        for i in reversed(with_figure):  # …or the other figure comes first
+            if i < lo and wanted > 0 and lo - i <= 2:
+                lo, wanted = i, wanted - 1
+        # the neighbouring clause on the same subject (森林覆盖率… , 森林蓄积量…) completes the picture
+        if hi + 1 < len(clauses):
+            head = _subject_head(text[clauses[hi][0] : clauses[hi][1]])
+            nxt = clauses[hi + 1]
+            if head and text[nxt[0] : nxt[1]].startswith(head) and nxt[1] - clauses[lo][0] <= 60:
+                hi += 1
+        return clauses[lo][0], clauses[hi][1]
+
+    def _format(self, query: Query, lead: str, body: str, citations: list[Citation]) -> str:
+        marks = "".join(f"[{c.n}]" for c in citations)
+        if query.lang == "zh":
+            prefix = f"{lead}，" if lead and lead not in body else ""
+            return f"{prefix}{body}{marks}。"
+        figure = _key_figure(body, query) if query.expects in ("number", "date") else None
+        quote = (f"{lead}，" if lead and lead not in body else "") + body
+        head = f"{figure}. " if figure else ""
+        return f"{head}The document states: “{quote}”{marks}"
+
+    def _calibrated(self) -> bool:
+        fitted = self.scorer.meta.get("embedding")
+        return not (fitted and self.embedding and fitted != self.embedding)
+
+    @staticmethod
+    def _other_years(query: Query, found: list[Candidate]) -> list[int]:
+        """Years the closest spans speak of, when the question asked for another one."""
+        if not query.years:
+            return []
+        close = [c for c in found[:10] if c.features.get("year_other") and c.features.get("cov", 0) > 0]
+        return sorted({y for c in close for y in c.scope_years if y not in query.years})
+
+    def refusal(self, query: Query, hits: list[Hit], other_years: list[int]) -> Answer:
+        asked = "、".join(f"{y}年" for y in query.years)
+        if query.lang == "zh":
+            text = "资料中没有找到这个问题的答案。"
+            if asked and other_years:
+                given = "、".join(f"{y}年" for y in other_years[:4])
+                text = f"资料中没有找到{asked}的相关数据（资料只给出了{given}的情况）。"
+            text += "以下是最接近的段落，供参考。"
+        else:
+            text = "The documents do not answer this question."
+            if query.years and other_years:
+                text = (f"The documents give no figure for {', '.join(map(str, query.years))} "
+                        f"(they only cover {', '.join(map(str, other_years[:4]))}).")
+            text += " The closest passages are listed below."
+        return Answer(query.text, text, True, [], hits, lang=query.lang)
+
+
+def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the whole sentence(s) holding text[start:end]: what a citation highlights."""
+    spans = [(s, e) for s, e in sentence_spans(text) if s < end and e > start]
+    return (spans[0][0], spans[-1][1]) if spans else (start, end)
+
+
+def _year_phrase(sentence: str, asked: list[int]) -> str:
+    """The leading clause naming the year ("到2030年底"), verbatim."""
+    for s, e in clause_spans(sentence, 0, len(sentence)):
+        clause = sentence[s:e]
+        if any(str(y) in clause for y in asked) and not is_instruction(clause):
+            return clause.strip()[:30]
+    return ""
+
+
+def _subject_head(clause: str) -> str:
+    """The first two characters of a clause's subject (森林覆盖率… -> 森林)."""
+    m = re.match(r"[\u4e00-\u9fff]{2}", clause.strip())
+    return m.group(0) if m else ""
+
+
+def _key_figure(body: str, query: Query) -> str | None:
+    for m in NUMBER_RE.finditer(body):
+        value = re.sub(r"\s+", "", m.group(0))
+        if query.expects == "date" or not re.fullmatch(r"(19|20)\d{2}年?", value):
+            return value
+    return None
