@@ -11,7 +11,7 @@ import numpy as np
 
 from rag.chunking import ChunkSettings, chunk_document
 from rag.documents import CLEANER_VERSION, CorpusProblem, list_corpus_files, load_catalog, load_document, DocumentError
-from rag.embeddings import Embedder, EmbeddingCache, embedder_key
+from rag.embeddings import Embedder, EmbeddingCache, embedder_key, model_identity
 from rag.settings import Settings
 from rag.text import search_tokens
 from rag.types import Chunk, Document
@@ -87,8 +87,12 @@ def known_files(manifest: dict | None) -> dict[str, dict]:
 
 
 def check_embedding(manifest: dict, embedder: Embedder) -> None:
+    """Refuse an index of another model: re-embedding it must be asked for (--rebuild).
+
+    Another backend of the same model is not refused: ``staleness`` reports it and an update
+    re-embeds the index (see ``model_identity``)."""
     stored, wanted = manifest.get("embedding", {}), embedder_key(embedder)
-    if stored != wanted:
+    if model_identity(stored) != model_identity(wanted):
         raise EmbeddingMismatch(
             f"the index was built with {stored.get('backend')}:{stored.get('model')} (dim {stored.get('dim')}) "
             f"but the configured model is {wanted['backend']}:{wanted['model']} (dim {wanted['dim']}); vectors from "
@@ -97,10 +101,13 @@ def check_embedding(manifest: dict, embedder: Embedder) -> None:
         )
 
 
-def staleness(settings: Settings, manifest: dict) -> str | None:
-    """Why the index no longer matches the corpus and settings, or None when it does."""
+def staleness(settings: Settings, manifest: dict, embedder: Embedder | None = None) -> str | None:
+    """Why the index no longer matches the corpus, settings and embedder, or None when it does."""
     if manifest.get("settings") != settings_fingerprint(settings):
         return "chunking settings or the cleaner changed"
+    backend = _backend_change(manifest, embedder)
+    if backend:
+        return backend
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
     state = corpus_state(settings.corpus_dir, manifest)
@@ -110,6 +117,14 @@ def staleness(settings: Settings, manifest: dict) -> str | None:
     changed = sorted(d for d in set(state) & set(old) if state[d]["sha256"] != old[d]["sha256"])
     parts = [f"{len(x)} {w}" for x, w in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
     return ("documents " + ", ".join(parts)) if parts else None
+
+
+def _backend_change(manifest: dict | None, embedder: Embedder | None) -> str | None:
+    """Why the index must be re-embedded although its model is the configured one, or None."""
+    if not manifest or embedder is None or manifest.get("embedding") == embedder_key(embedder):
+        return None
+    return (f"it was embedded through the {manifest.get('embedding', {}).get('backend')} backend, "
+            f"the configured one is {embedder.backend}")
 
 
 def _progress(total: int, enabled: bool):
@@ -167,6 +182,9 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         prev_manifest, previous = None, None  # chunking changed: re-chunk all (the cache still saves embedding)
     if prev_manifest and Path(prev_manifest.get("corpus_dir", "")) != folder.resolve():
         prev_manifest, previous = None, None
+    if _backend_change(prev_manifest, embedder):
+        log(f"Re-embedding every chunk: {_backend_change(prev_manifest, embedder)}.")
+        prev_manifest, previous = None, None  # its vectors come from another engine: none is reused
     state = corpus_state(folder, prev_manifest)
     old_docs = known_files(prev_manifest)
     old_skipped = (prev_manifest or {}).get("skipped", {})

