@@ -29,6 +29,7 @@ class BuildReport:
     embedded: int = 0  # distinct passage texts actually sent to the model
     identical: int = 0  # new passages whose text was identical to one embedded in this run
     reused: int = 0  # passages whose vectors came from the cache or the previous index
+    sentences_embedded: int = 0  # distinct sentence texts embedded for answer scoring
     problems: list[CorpusProblem] = field(default_factory=list)
     seconds: float = 0.0
     up_to_date: bool = False
@@ -42,7 +43,9 @@ class BuildReport:
                     f"({len(self.changed)} added/changed, {len(self.removed)} removed; "
                     f"{self.embedded} passages embedded"
                     + (f" (+{self.identical} identical to those)" if self.identical else "")
-                    + f", {self.reused} reused)")
+                    + f", {self.reused} reused"
+                    + (f"; {self.sentences_embedded} sentences embedded for answer scoring" if self.sentences_embedded else "")
+                    + ")")
         lines = [f"{head} in {self.seconds:.2f} s.", f"Index: {self.index_path}"]
         for p in self.problems:
             lines.append(f"Skipped {p.path}: {p.reason}")
@@ -108,6 +111,8 @@ def staleness(settings: Settings, manifest: dict, embedder: Embedder | None = No
     backend = _backend_change(manifest, embedder)
     if backend:
         return backend
+    if "sentences" not in manifest:
+        return "it has no sentence vectors for answer scoring (built by an earlier version)"
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
     state = corpus_state(settings.corpus_dir, manifest)
@@ -188,7 +193,7 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
     state = corpus_state(folder, prev_manifest)
     old_docs = known_files(prev_manifest)
     old_skipped = (prev_manifest or {}).get("skipped", {})
-    if prev_manifest and state == old_docs and not rebuild:
+    if prev_manifest and state == old_docs and not rebuild and "sentences" in prev_manifest:
         report.documents = len([d for d in state if d != "catalog.json"])
         report.chunks = len(previous.chunks)
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
@@ -251,7 +256,11 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         "n_chunks": len(chunks),
         "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
     }
-    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id))
+    kept = {d.doc_id for d in kept_docs}
+    reusable = {c.chunk_id for c in chunks if c.doc_id in kept}
+    sentences, report.sentences_embedded = _sentence_arrays(settings, embedder, chunks, previous, reusable, log)
+    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id),
+                         sentences)
     report.documents, report.chunks, report.index_path = len(documents), len(chunks), str(path)
     report.seconds = time.perf_counter() - t0
     return report
@@ -282,6 +291,24 @@ def _reuse(previous, kept_docs: list[Document]):
     rows = [i for i, c in enumerate(previous.chunks) if c.doc_id in keep]
     vectors = read_vectors(previous)[rows] if rows else np.zeros((0, previous.faiss_index.d), np.float32)
     return [previous.chunks[i] for i in rows], vectors, [previous.tokens[i] for i in rows]
+
+
+def _sentence_arrays(settings: Settings, embedder: Embedder, chunks: list[Chunk], previous, reusable: set[str],
+                     log: Callable[[str], None]) -> tuple[dict[str, np.ndarray], int]:
+    """(the answer scorer's sentence vectors, distinct sentences embedded), made here so that
+    opening the index never embeds: those of the ``reusable`` chunks (of unchanged documents)
+    come from the previous version, new ones through the embedding cache."""
+    from rag.answer.sentences import SentenceVectors
+
+    before = None
+    if previous and previous.sentences:
+        before = SentenceVectors.from_arrays(previous.chunks, previous.sentences).subset(reusable)
+    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
+    try:
+        built = SentenceVectors.build(chunks, embedder, cache, log, settings.embedding_batch_size, previous=before)
+    finally:
+        cache.close()
+    return built.to_arrays(chunks), built.embedded
 
 
 def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool) -> tuple[np.ndarray, int, int]:

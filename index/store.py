@@ -4,7 +4,8 @@ Layout of the index folder::
 
     CURRENT              name of the live version folder (replaced atomically)
     .lock                held by the one process building (``index_lock``)
-    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json
+    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json,
+              sentences.npz (the answer scorer's sentence vectors, per chunk; see rag/answer/sentences.py)
 
 A build writes a whole new version folder and then swaps CURRENT, so an interrupted
 build leaves the previous index usable. Writers take the lock; readers take none and
@@ -17,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from rag.types import Block, Chunk, Document
 
 FORMAT_VERSION = 1
 HNSW_THRESHOLD = 50_000  # below this, exact search is fast enough and exact
+SENTENCES = "sentences.npz"
 LOCK_NAME = ".lock"  # held by the one process writing a new version
 BUILDING_PREFIX = ".building-"
 REBUILD = "run `rag index --rebuild` to rebuild it"
@@ -65,6 +68,7 @@ class IndexStore:
     chunks: list[Chunk]
     tokens: list[list[str]]
     documents: dict[str, Document]
+    sentences: dict[str, np.ndarray] | None = None  # sentences.npz; None in indexes built before it existed
 
     @property
     def created_at(self) -> float:
@@ -109,7 +113,8 @@ def _document_from_dict(d: dict) -> Document:
 
 
 def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: list[Chunk],
-                  tokens: list[list[str]], documents: list[Document]) -> Path:
+                  tokens: list[list[str]], documents: list[Document],
+                  sentences: dict[str, np.ndarray] | None = None) -> Path:
     """Write a complete new version, then point CURRENT at it; old versions are removed.
 
     The caller holds ``index_lock``: CURRENT only ever changes under it, and only this
@@ -127,6 +132,9 @@ def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: 
         (tmp / "documents.json").write_text(
             json.dumps([_document_to_dict(d) for d in documents], ensure_ascii=False), encoding="utf-8"
         )
+        if sentences is not None:
+            np.savez(tmp / SENTENCES, **sentences)
+            manifest = {**manifest, "sentences": int(len(sentences["vectors"]))}
         # the manifest goes last: a version folder without one is never loaded
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         final = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{tmp.name[-6:]}"
@@ -287,13 +295,26 @@ def _load_version(version: Path) -> IndexStore:
                 tokens.append(row.pop("tokens"))
                 chunks.append(Chunk.from_dict(row))
         documents = {d["doc_id"]: _document_from_dict(d) for d in json.loads((version / "documents.json").read_text(encoding="utf-8"))}
+        sentences = _read_sentences(version) if "sentences" in manifest else None
     except IndexStale:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile) as exc:
         raise IndexCorrupt(f"the index in {version} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]}); {fix}") from exc
     if faiss_index.ntotal != len(chunks) or faiss_index.d != manifest["embedding"]["dim"]:
         raise IndexCorrupt(f"the index in {version} is inconsistent ({faiss_index.ntotal} vectors, {len(chunks)} chunks); {fix}")
-    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents)
+    if sentences is not None and not _sentences_fit(sentences, len(chunks)):
+        raise IndexCorrupt(f"the sentence vectors in {version} do not match its {len(chunks)} chunks; {fix}")
+    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents, sentences)
+
+
+def _sentences_fit(sentences: dict[str, np.ndarray], n_chunks: int) -> bool:
+    counts, spans, vectors = sentences["counts"], sentences["spans"], sentences["vectors"]
+    return len(counts) == n_chunks and int(counts.sum()) == len(spans) == len(vectors)
+
+
+def _read_sentences(version: Path) -> dict[str, np.ndarray]:
+    with np.load(version / SENTENCES, allow_pickle=False) as data:
+        return {name: data[name] for name in ("counts", "spans", "vectors")}
 
 
 def read_vectors(store: IndexStore) -> np.ndarray:

@@ -16,7 +16,7 @@ from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_m
 
 from .answer.extractive import ExtractiveAnswerer
 from .answer.sentences import SentenceVectors
-from .embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
+from .embeddings import Embedder, embedder_key, load_embedder
 from .answer.followup import rewrite_followup
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
@@ -25,14 +25,13 @@ from .types import Answer, Hit
 
 
 class RagService:
-    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
-                 log: Callable[[str], None] | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore):
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.dense = DenseRetriever(store, embedder)
         self.lexical = LexicalRetriever(store)
-        self.sentences = sentence_vectors(settings, embedder, store, log)
+        self.sentences = sentence_vectors(store)
         self.answerer = ExtractiveAnswerer(store, self.sentences, embedding=embedder_key(embedder))
         self._llm = None
         self._llm_lock = threading.Lock()
@@ -56,9 +55,9 @@ class RagService:
                     raise IndexMissing(f"no index in {index_dir}; run `rag index` to build it")
                 raise IndexStale(f"the index is stale ({reason}); run `rag index` to update it")
             log(f"Updating the index ({reason}) …")
-            report = build_index(settings, embedder)
+            report = build_index(settings, embedder, log=log)
             log(report.summary())
-        return cls(settings, embedder, load_store(index_dir), log)
+        return cls(settings, embedder, load_store(index_dir))
 
     @staticmethod
     def build(settings: Settings, rebuild: bool = False, progress: bool | None = None) -> BuildReport:
@@ -180,14 +179,12 @@ class RagService:
         }
 
 
-def sentence_vectors(settings: Settings, embedder: Embedder, store: IndexStore,
-                     log: Callable[[str], None] | None = None) -> SentenceVectors:
-    """The answer scorer's sentence vectors, through the shared content-hash cache."""
-    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
-    try:
-        return SentenceVectors.build(store.chunks, embedder, cache, log, settings.embedding_batch_size)
-    finally:
-        cache.close()
+def sentence_vectors(store: IndexStore) -> SentenceVectors:
+    """The answer scorer's sentence vectors, as the index build stored them: opening never embeds."""
+    if store.sentences is None:
+        raise IndexStale(f"the index in {store.path} has no sentence vectors for answer scoring (built by an "
+                         "earlier version); run `rag index` to update it")
+    return SentenceVectors.from_arrays(store.chunks, store.sentences)
 
 
 def _pieces(text: str) -> list[str]:

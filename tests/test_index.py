@@ -3,10 +3,12 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.builder import build_index, staleness
-from index.store import EmbeddingMismatch, IndexCorrupt, IndexMissing, current_version, load_store, read_manifest
+from index.store import (EmbeddingMismatch, IndexCorrupt, IndexMissing, IndexStale, current_version, load_store,
+                         read_manifest)
 from rag.embeddings import load_embedder
 from rag.service import RagService
 from rag.settings import get_settings
@@ -127,3 +129,61 @@ def test_unreadable_file_is_skipped_and_named(tiny):
     assert report.documents == 3
     assert [p.path for p in report.problems] == ["broken.txt"]
     assert "Skipped broken.txt" in report.summary()
+
+
+def test_sentence_vectors_are_built_with_the_index_and_opening_never_embeds(tiny, monkeypatch):
+    """The answer scorer's sentence vectors are stored with the index: an update embeds only the
+    sentences of changed documents (the others come from the previous version, even without the
+    embedding cache), and opening an up-to-date index embeds no passage at all."""
+    from rag.answer.sentences import SentenceVectors
+
+    settings, embedder = tiny
+    first = build_index(settings, embedder, progress=False)
+    store = load_store(settings.index_dir)
+    assert first.sentences_embedded > 0 and store.manifest["sentences"] == len(store.sentences["vectors"])
+    fresh = SentenceVectors.build(store.chunks, embedder)
+    stored = SentenceVectors.from_arrays(store.chunks, store.sentences)
+    for chunk in store.chunks:
+        (spans, got), (want_spans, want) = stored.get(chunk), fresh.get(chunk)
+        assert spans == want_spans and np.allclose(got, want, atol=1e-5)
+
+    (settings.cache_dir / "embeddings.sqlite").unlink()  # only the previous version can supply them
+    (settings.corpus_dir / "guangxi.txt").write_text(DOCS["guangxi.txt"] + "新增湿地公园。", encoding="utf-8")
+    changed = build_index(settings, embedder, progress=False)
+    guangxi = [c for c in load_store(settings.index_dir).chunks if c.doc_id == "guangxi.txt"]
+    assert changed.changed == ["guangxi.txt"]
+    assert changed.sentences_embedded == len({t for c in guangxi for t in _sentence_texts(c)})
+
+    def no_passages(texts):
+        raise AssertionError(f"opening the index embedded {len(texts)} passages")
+
+    monkeypatch.setattr(embedder, "embed_passages", no_passages)
+    service = RagService.open(settings, log=lambda m: None)
+    assert "12.7%" in service.ask("甘肃省2030年森林覆盖率目标是多少？").text
+
+
+def test_an_index_without_sentence_vectors_is_updated(tiny):
+    """Indexes built before sentence vectors were stored are stale, not broken."""
+    import json
+
+    settings, embedder = tiny
+    build_index(settings, embedder, progress=False)
+    version = current_version(settings.index_dir)
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["sentences"]
+    (version / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (version / "sentences.npz").unlink()
+    assert "sentence vectors" in staleness(settings, read_manifest(settings.index_dir), embedder)
+    with pytest.raises(IndexStale, match="rag index"):
+        RagService.open(settings, update=False, log=lambda m: None)
+    said = []
+    service = RagService.open(settings, log=said.append)
+    assert any("sentence vectors" in m for m in said) and service.store.sentences is not None
+    assert "12.7%" in service.ask("甘肃省2030年森林覆盖率目标是多少？").text
+
+
+def _sentence_texts(chunk):
+    from rag.answer.sentences import sentence_text
+    from rag.text import sentence_spans
+
+    return [sentence_text(chunk, s, e) for s, e in sentence_spans(chunk.text)]
