@@ -6,11 +6,13 @@
 For each backend, on the real corpus (default: the bundled one):
   passages/s      raw embedding throughput over --sample real chunks (context text, as indexed),
                   --repeats times: best and median
-  cold build s    a new index with an empty embedding cache (every chunk embedded)
+  cold build s    a new index with an empty embedding cache: every chunk embedded, and every
+                  sentence (the answer scorer's sentence vectors are built with the index)
   warm rebuild s  a new index folder, embedding cache filled
   unchanged s     re-index of an up-to-date index (in process, and as a `rag index` command)
+  open s          RagService.open of the up-to-date index (it never embeds)
   query embed ms  one question embedded at a time (Chinese and English, eval/dataset.jsonl), p50/p95
-  ask ms          the whole `ask` (embedding, search, extractive answer), p50/p95
+  ask ms          the whole `ask` (embedding, search, extractive answer) per language, p50/p95
   model load s    loading the backend; for onnx the ONNX model is made first if the model cache
                   (RAG_CACHE_DIR/onnx, kept between runs) does not hold it yet
 The machine is shared: every timed figure is the best and the median of --repeats runs.
@@ -42,19 +44,28 @@ def best_median(values, higher_is_better=False):
     return best, statistics.median(values)
 
 
-def questions_of(n: int) -> list[str]:
+def questions_of(n: int) -> dict[str, list[str]]:
+    """``n`` questions of eval/dataset.jsonl per language ("zh", "en"), shuffled, repeated as needed."""
     items = [json.loads(line) for line in (ROOT / "eval" / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
-    questions = [it["question"] for it in items] + [it["question_en"] for it in items if it.get("question_en")]
-    random.Random(0).shuffle(questions)
-    return (questions * (n // len(questions) + 1))[:n]
+    out = {"zh": [it["question"] for it in items], "en": [it["question_en"] for it in items if it.get("question_en")]}
+    for lang, qs in out.items():
+        random.Random(0).shuffle(qs)
+        out[lang] = (qs * (n // len(qs) + 1))[:n]
+    return out
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """(best, median) seconds of ``repeats`` calls of fn()."""
+    seconds = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - t)
+    return best_median(seconds)
 
 
 def bench_backend(backend: str, args, model_cache: Path, tmp: Path) -> dict:
-    from index.builder import build_index
-    from rag.chunking import ChunkSettings, chunk_documents
-    from rag.documents import load_corpus
     from rag.embeddings import load_embedder
-    from rag.service import RagService
     from rag.settings import get_settings
 
     cache = tmp / f"cache-{backend}"
@@ -69,61 +80,81 @@ def bench_backend(backend: str, args, model_cache: Path, tmp: Path) -> dict:
     embedder = load_embedder(settings)
     out["load_s"] = time.perf_counter() - t
     out["model"] = f"{embedder.backend}:{embedder.model}"
+    out.update(bench_throughput(settings, embedder, args))
+    out.update(bench_builds(settings, embedder, args, tmp))
+    out.update(bench_questions(settings, embedder, args))
+    return out
+
+
+def bench_throughput(settings, embedder, args) -> dict:
+    """Raw passages/s over a sample of real chunks, in the index's batch size."""
+    from rag.chunking import ChunkSettings, chunk_documents
+    from rag.documents import load_corpus
 
     docs, _ = load_corpus(args.corpus)
     chunks = chunk_documents(docs, ChunkSettings(settings.chunk_size, settings.chunk_overlap))
     step = max(1, len(chunks) // args.sample)
     sample = [c.context_text() for c in chunks[::step][: args.sample]]
     embedder.embed_passages(sample[:4])  # warm-up
-    rates = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        for i in range(0, len(sample), settings.embedding_batch_size):
-            embedder.embed_passages(sample[i : i + settings.embedding_batch_size])
-        rates.append(len(sample) / (time.perf_counter() - t))
-    out["rate"] = best_median(rates, higher_is_better=True)
-    out["sample_chars"] = sum(map(len, sample)) / len(sample)
+    batch = settings.embedding_batch_size
 
+    def embed_all():
+        for i in range(0, len(sample), batch):
+            embedder.embed_passages(sample[i : i + batch])
+
+    best, median = timed(embed_all, args.repeats)
+    return {"rate": (len(sample) / best, len(sample) / median), "sample_chars": sum(map(len, sample)) / len(sample)}
+
+
+def bench_builds(settings, embedder, args, tmp: Path) -> dict:
+    """Cold build (empty embedding cache), warm rebuild (new folder), unchanged re-index."""
+    from index.builder import build_index
+
+    backend, cache = settings.embedding_backend, settings.cache_dir
     cold = []
     for i in range(args.cold_repeats):  # each in a new index folder with an empty embedding cache
         if i:
             (cache / "embeddings.sqlite").unlink()
         report = build_index(settings.model_copy(update={"index_dir": tmp / f"index-{backend}-cold{i}"}) if i else settings,
-                             embedder, progress=False)
+                             embedder, progress=False, log=lambda m: None)
         cold.append(report.seconds)
-    out["chunks"], out["cold_s"] = report.chunks, best_median(cold)
+    out = {"chunks": report.chunks, "embedded": report.embedded, "sentences": report.sentences_embedded,
+           "cold_s": best_median(cold)}
     warm = [build_index(settings.model_copy(update={"index_dir": tmp / f"index-{backend}-warm{i}"}), embedder,
-                        progress=False).seconds for i in range(args.repeats)]
+                        progress=False, log=lambda m: None).seconds for i in range(args.repeats)]
     out["warm_s"] = best_median(warm)
-    noop = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
+
+    def unchanged():
         assert build_index(settings, embedder, progress=False).up_to_date
-        noop.append(time.perf_counter() - t)
-    out["noop_s"] = best_median(noop)
+
+    out["noop_s"] = timed(unchanged, args.repeats)
     env = {**os.environ, "RAG_CACHE_DIR": str(cache), "RAG_INDEX_DIR": str(settings.index_dir),
            "RAG_CORPUS_DIR": str(args.corpus), "RAG_EMBEDDING_BACKEND": backend,
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    cli = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rag.cli", "index"], env=env, cwd=ROOT, check=True, capture_output=True)
-        cli.append(time.perf_counter() - t)
-    out["noop_cli_s"] = best_median(cli)
+    out["noop_cli_s"] = timed(lambda: subprocess.run([sys.executable, "-m", "rag.cli", "index"], env=env, cwd=ROOT,
+                                                     check=True, capture_output=True), args.repeats)
+    return out
+
+
+def bench_questions(settings, embedder, args) -> dict:
+    """Opening the index, one query embedding, and whole asks per language (p50/p95 ms)."""
+    from rag.service import RagService
 
     questions = questions_of(args.questions)
-    embedder.embed_queries(questions[:2])
+    mixed = [q for pair in zip(questions["zh"], questions["en"]) for q in pair][: args.questions]
+    embedder.embed_queries(mixed[:2])
     query_ms = []
-    for q in questions:
+    for q in mixed:
         t = time.perf_counter()
         embedder.embed_queries([q])
         query_ms.append((time.perf_counter() - t) * 1000)
-    out["query_ms"] = (pct(query_ms, 50), pct(query_ms, 95))
+    out = {"query_ms": (pct(query_ms, 50), pct(query_ms, 95))}
+    out["open_s"] = timed(lambda: RagService.open(settings, log=lambda m: None), args.repeats)
     service = RagService.open(settings, log=lambda m: None)
-    ask_ms = []
-    for q in questions:
-        ask_ms.append(service.ask(q).timings_ms.get("total_ms", 0.0))
-    out["ask_ms"] = (pct(ask_ms, 50), pct(ask_ms, 95))
+    for lang, qs in questions.items():
+        service.ask(qs[0])  # warm-up: jieba, the dictionary, first allocations
+        ask_ms = [service.ask(q).timings_ms.get("total_ms", 0.0) for q in qs]
+        out[f"ask_{lang}_ms"] = (pct(ask_ms, 50), pct(ask_ms, 95))
     return out
 
 
@@ -154,12 +185,15 @@ def main() -> None:
         ("embedder load s (onnx: made first if not cached; its session loads at the first embedding)",
          lambda r: f"{r['load_s']:.1f}"),
         (f"passages/s ({args.sample} chunks, ~{first['sample_chars']:.0f} chars)", lambda r: "%.1f / %.1f" % r["rate"]),
-        ("cold build s (empty cache)", lambda r: "%.1f / %.1f" % r["cold_s"] + f" ({r['chunks'] / r['cold_s'][0]:.1f} chunks/s)"),
+        ("cold build s (empty cache: chunks and sentences)",
+         lambda r: "%.1f / %.1f" % r["cold_s"] + f" ({r['embedded']} chunks + {r['sentences']} sentences)"),
         ("warm rebuild s (cache filled)", lambda r: "%.2f / %.2f" % r["warm_s"]),
         ("unchanged re-index s (in process)", lambda r: "%.3f / %.3f" % r["noop_s"]),
         ("unchanged `rag index` s (command)", lambda r: "%.2f / %.2f" % r["noop_cli_s"]),
+        ("open s (RagService.open, up to date)", lambda r: "%.2f / %.2f" % r["open_s"]),
         (f"query embed ms p50 / p95 ({args.questions} q)", lambda r: "%.1f / %.1f" % r["query_ms"]),
-        ("ask ms p50 / p95", lambda r: "%.1f / %.1f" % r["ask_ms"]),
+        (f"ask ms p50 / p95, Chinese ({args.questions} q)", lambda r: "%.1f / %.1f" % r["ask_zh_ms"]),
+        (f"ask ms p50 / p95, English ({args.questions} q)", lambda r: "%.1f / %.1f" % r["ask_en_ms"]),
     ]
     print("| figure | " + " | ".join(r["backend"] for r in results) + " |")
     print("|---|" + "---|" * len(results))
