@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATASET = Path(__file__).resolve().parent / "dataset.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's code, not whichever copy is installed
+DATASET = ROOT / "eval" / "dataset.jsonl"
 ZH_VARIANTS = ("{q}", "请问，{q}", "{q}（请给出处）", "想了解一下：{q}")
 EN_VARIANTS = ("{q}", "Please tell me: {q}", "{q} (with sources)", "Quick question: {q}")
 

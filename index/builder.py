@@ -112,7 +112,7 @@ def staleness(settings: Settings, manifest: dict, embedder: Embedder | None = No
     if backend:
         return backend
     if "sentences" not in manifest:
-        return "it has no sentence vectors for answer scoring (built by an earlier version)"
+        return "it has no sentence vectors for answer scoring: built by an earlier version"
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
     state = corpus_state(settings.corpus_dir, manifest)
