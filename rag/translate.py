@@ -114,14 +114,14 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
     i = 0
     while i < len(words):
         for n in (4, 3, 2, 1):
+            if n > len(words) - i or all(w in _EN_STOP for w in words[i : i + n]):
+                continue
             phrase = " ".join(words[i : i + n])
-            if n > len(words) - i or phrase not in index:
+            if re.fullmatch(r"[\d.]+", phrase):
                 continue
-            if all(w in _EN_STOP for w in words[i : i + n]) or re.fullmatch(r"[\d.]+", phrase):
+            candidates = _lookup(index, words[i : i + n])
+            if candidates is None:
                 continue
-            candidates = list(dict.fromkeys(index[phrase]))
-            if phrase in GLOSSARY:
-                candidates = GLOSSARY[phrase] + candidates
             if vocabulary is not None:
                 candidates = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
             candidates = list(dict.fromkeys(candidates))[:per_phrase]
@@ -133,3 +133,47 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
             i += 1
     return groups
 
+
+# Irregular English verb forms common in questions; the rest of inflection is regular.
+_IRREGULAR = {"became": "become", "made": "make", "built": "build", "grew": "grow", "grown": "grow",
+              "rose": "rise", "risen": "rise", "fell": "fall", "fallen": "fall", "spent": "spend",
+              "took": "take", "taken": "take", "got": "get", "won": "win", "began": "begin", "begun": "begin",
+              "brought": "bring", "led": "lead", "paid": "pay", "sold": "sell", "bought": "buy", "held": "hold",
+              "set": "set", "put": "put", "cut": "cut", "went": "go", "gone": "go", "saw": "see", "seen": "see",
+              "gave": "give", "given": "give", "chose": "choose", "chosen": "choose", "drove": "drive",
+              "children": "child", "people": "person", "women": "woman", "men": "man", "data": "data"}
+
+
+def lemmas(word: str) -> list[str]:
+    """The word and the base forms it may inflect (farmers -> farmer, cities -> city, launched -> launch)."""
+    out = [word]
+    if word in _IRREGULAR:
+        out.append(_IRREGULAR[word])
+    if len(word) > 3:
+        if word.endswith("ies"):
+            out.append(word[:-3] + "y")
+        elif word.endswith("ves"):
+            out += [word[:-3] + "f", word[:-3] + "fe"]
+        elif word.endswith(("ses", "xes", "zes", "ches", "shes")):
+            out.append(word[:-2])
+        elif word.endswith("s") and not word.endswith("ss"):
+            out.append(word[:-1])
+        if word.endswith("ied"):
+            out.append(word[:-3] + "y")
+        elif word.endswith("ed"):
+            out += [word[:-2], word[:-1]] + ([word[:-3]] if word[-3:-2] == word[-4:-3] else [])
+        if word.endswith("ing") and len(word) > 5:
+            out += [word[:-3], word[:-3] + "e"] + ([word[:-4]] if word[-4:-3] == word[-5:-4] else [])
+    return list(dict.fromkeys(out))
+
+
+def _lookup(index: dict[str, list[str]], words: list[str]) -> list[str] | None:
+    """Chinese candidates of a phrase as written, then with its head (last word) in base form;
+    None when neither form is a dictionary entry."""
+    found: list[str] | None = None
+    for last in lemmas(words[-1]):
+        phrase = " ".join([*words[:-1], last])
+        if phrase in index:
+            hits = (GLOSSARY.get(phrase, []) + index[phrase])
+            found = (found or []) + hits
+    return found
