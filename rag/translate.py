@@ -38,7 +38,7 @@ GLOSSARY = {
     "per unit of gdp": ["单位地区生产总值"], "gdp": ["生产总值"], "pm2.5": ["PM2.5", "细颗粒物"],
     "fine particulate": ["细颗粒物"], "polluted farmland": ["受污染耕地"], "contaminated farmland": ["受污染耕地"],
     "safe utilization rate": ["安全利用率"], "target": ["目标"], "goal": ["目标"], "county": ["县"],
-    "city": ["市"], "province": ["省"], "guangxi": ["广西"], "inner mongolia": ["内蒙古"],
+    "city": ["市"], "province": ["省"],
 }
 _EN_STOP = set(
     "the a an of to in on for and or is are was were be been what which who whom how when where why does do did "
@@ -83,7 +83,8 @@ def english_index() -> dict[str, list[str]]:
                     if head and head != gloss and len(head) < 40:
                         index[head].append(simplified)
                     # place names: "gansu province" is also just "gansu"
-                    place = re.match(r"^([a-z][a-z' -]+?) (province|municipality|city|county|autonomous region|prefecture)\b", gloss)
+                    place = re.match(r"^([a-z][a-z' -]+?)(?: [a-z]+)?? (province|municipality|city|county|"
+                                     r"autonomous region|autonomous prefecture|autonomous county|prefecture)\b", gloss)
                     if place:
                         index[place.group(1).strip()].append(simplified)
     for phrase, words in GLOSSARY.items():
