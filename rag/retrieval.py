@@ -5,6 +5,7 @@ swapped and tested alone.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -120,11 +121,41 @@ class HybridRetriever:
         return sorted(merged.values(), key=lambda h: -h.score)[:k]
 
 
-def make_retriever(mode: str, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60) -> Retriever:
-    if mode == "dense":
-        return dense
+class SentenceRerank:
+    """Re-ranks a retriever's top passages by their best single sentence's similarity to the question.
+
+    A chunk vector averages a whole passage; the question is usually about one sentence of it.
+    The sentence vectors already computed for the answer scorer give that sentence-level view
+    for free: the first ``pool`` passages are fused (reciprocal rank, equal weights) with their
+    order by best-sentence similarity. It matters most across languages, where an English
+    question and the one Chinese sentence that answers it are close but the passage is not.
+    """
+
+    def __init__(self, base: Retriever, sentences, rrf_k: int = 60, pool: int = 20):
+        self.base, self.sentences, self.rrf_k, self.pool = base, sentences, rrf_k, pool
+
+    def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
+        hits = self.base.retrieve(query, max(k, self.pool), docs)
+        if query.vector is None or len(hits) < 2:
+            return hits[:k]
+        qv = np.atleast_2d(query.vector)[0]
+        best = [self._best_sentence(h.chunk, qv) for h in hits]
+        by_sentence = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -best[i]))}
+        fused = [1 / (self.rrf_k + i) + 1 / (self.rrf_k + by_sentence[i]) for i in range(len(hits))]
+        order = sorted(range(len(hits)), key=lambda i: -fused[i])
+        return [replace(hits[i], score=fused[i]) for i in order[:k]]  # the score is what the order says
+
+    def _best_sentence(self, chunk, qv: np.ndarray) -> float:
+        _, vectors = self.sentences.get(chunk)
+        return float((vectors @ qv).max()) if vectors is not None and len(vectors) else -1.0
+
+
+def make_retriever(mode: str, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60,
+                   sentences=None) -> Retriever:
+    """The retriever of a mode; with sentence vectors, dense and hybrid results are re-ranked by sentence."""
     if mode == "lexical":
         return lexical
-    if mode == "hybrid":
-        return HybridRetriever(dense, lexical, rrf_k)
-    raise ValueError(f"unknown retrieval mode {mode!r}; use hybrid, dense or lexical")
+    if mode not in ("dense", "hybrid"):
+        raise ValueError(f"unknown retrieval mode {mode!r}; use hybrid, dense or lexical")
+    base = dense if mode == "dense" else HybridRetriever(dense, lexical, rrf_k)
+    return SentenceRerank(base, sentences, rrf_k) if sentences is not None else base

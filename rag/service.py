@@ -82,7 +82,7 @@ class RagService:
         if mode != "lexical":
             self.dense.embed(query)
         t1 = time.perf_counter()
-        hits = make_retriever(mode, self.dense, self.lexical, self.settings.rrf_k).retrieve(query, k, wanted)
+        hits = make_retriever(mode, self.dense, self.lexical, self.settings.rrf_k, self.sentences).retrieve(query, k, wanted)
         t2 = time.perf_counter()
         timings.update(embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
         return query, hits

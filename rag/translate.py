@@ -38,7 +38,7 @@ GLOSSARY = {
     "per unit of gdp": ["单位地区生产总值"], "gdp": ["生产总值"], "pm2.5": ["PM2.5", "细颗粒物"],
     "fine particulate": ["细颗粒物"], "polluted farmland": ["受污染耕地"], "contaminated farmland": ["受污染耕地"],
     "safe utilization rate": ["安全利用率"], "target": ["目标"], "goal": ["目标"], "county": ["县"],
-    "city": ["市"], "province": ["省"], "guangxi": ["广西"], "inner mongolia": ["内蒙古"],
+    "city": ["市"], "province": ["省"],
 }
 _EN_STOP = set(
     "the a an of to in on for and or is are was were be been what which who whom how when where why does do did "
@@ -83,7 +83,8 @@ def english_index() -> dict[str, list[str]]:
                     if head and head != gloss and len(head) < 40:
                         index[head].append(simplified)
                     # place names: "gansu province" is also just "gansu"
-                    place = re.match(r"^([a-z][a-z' -]+?) (province|municipality|city|county|autonomous region|prefecture)\b", gloss)
+                    place = re.match(r"^([a-z][a-z' -]+?)(?: [a-z]+)?? (province|municipality|city|county|"
+                                     r"autonomous region|autonomous prefecture|autonomous county|prefecture)\b", gloss)
                     if place:
                         index[place.group(1).strip()].append(simplified)
     for phrase, words in GLOSSARY.items():
@@ -114,14 +115,14 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
     i = 0
     while i < len(words):
         for n in (4, 3, 2, 1):
+            if n > len(words) - i or all(w in _EN_STOP for w in words[i : i + n]):
+                continue
             phrase = " ".join(words[i : i + n])
-            if n > len(words) - i or phrase not in index:
+            if re.fullmatch(r"[\d.]+", phrase):
                 continue
-            if all(w in _EN_STOP for w in words[i : i + n]) or re.fullmatch(r"[\d.]+", phrase):
+            candidates = _lookup(index, words[i : i + n])
+            if candidates is None:
                 continue
-            candidates = list(dict.fromkeys(index[phrase]))
-            if phrase in GLOSSARY:
-                candidates = GLOSSARY[phrase] + candidates
             if vocabulary is not None:
                 candidates = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
             candidates = list(dict.fromkeys(candidates))[:per_phrase]
@@ -133,3 +134,47 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
             i += 1
     return groups
 
+
+# Irregular English verb forms common in questions; the rest of inflection is regular.
+_IRREGULAR = {"became": "become", "made": "make", "built": "build", "grew": "grow", "grown": "grow",
+              "rose": "rise", "risen": "rise", "fell": "fall", "fallen": "fall", "spent": "spend",
+              "took": "take", "taken": "take", "got": "get", "won": "win", "began": "begin", "begun": "begin",
+              "brought": "bring", "led": "lead", "paid": "pay", "sold": "sell", "bought": "buy", "held": "hold",
+              "set": "set", "put": "put", "cut": "cut", "went": "go", "gone": "go", "saw": "see", "seen": "see",
+              "gave": "give", "given": "give", "chose": "choose", "chosen": "choose", "drove": "drive",
+              "children": "child", "people": "person", "women": "woman", "men": "man", "data": "data"}
+
+
+def lemmas(word: str) -> list[str]:
+    """The word and the base forms it may inflect (farmers -> farmer, cities -> city, launched -> launch)."""
+    out = [word]
+    if word in _IRREGULAR:
+        out.append(_IRREGULAR[word])
+    if len(word) > 3:
+        if word.endswith("ies"):
+            out.append(word[:-3] + "y")
+        elif word.endswith("ves"):
+            out += [word[:-3] + "f", word[:-3] + "fe"]
+        elif word.endswith(("ses", "xes", "zes", "ches", "shes")):
+            out.append(word[:-2])
+        elif word.endswith("s") and not word.endswith("ss"):
+            out.append(word[:-1])
+        if word.endswith("ied"):
+            out.append(word[:-3] + "y")
+        elif word.endswith("ed"):
+            out += [word[:-2], word[:-1]] + ([word[:-3]] if word[-3:-2] == word[-4:-3] else [])
+        if word.endswith("ing") and len(word) > 5:
+            out += [word[:-3], word[:-3] + "e"] + ([word[:-4]] if word[-4:-3] == word[-5:-4] else [])
+    return list(dict.fromkeys(out))
+
+
+def _lookup(index: dict[str, list[str]], words: list[str]) -> list[str] | None:
+    """Chinese candidates of a phrase as written, then with its head (last word) in base form;
+    None when neither form is a dictionary entry."""
+    found: list[str] | None = None
+    for last in lemmas(words[-1]):
+        phrase = " ".join([*words[:-1], last])
+        if phrase in index:
+            hits = (GLOSSARY.get(phrase, []) + index[phrase])
+            found = (found or []) + hits
+    return found

@@ -3,7 +3,8 @@
 Candidate spans (a sentence, or two or three adjacent ones) of the retrieved passages are
 judged by a fitted scorer (``scorer.SpanScorer``) on the signals of ``features``: the
 multilingual model's similarity, lexical coverage, the kind of answer asked for, place and
-year agreement, retrieval rank. The best span is trimmed to the clauses that state the fact.
+year agreement, retrieval rank. The best span is trimmed to the clauses that state the fact
+by a second fitted model (``trim.ClauseTrimmer``).
 When even the best span is unlikely to answer (its probability is under the threshold
 fitted on the dev split), it refuses and says what the documents do give.
 """
@@ -15,11 +16,12 @@ from index.store import IndexStore
 
 from ..embeddings import model_identity
 from ..query import Query
-from ..text import NUMBER_RE, clause_spans, has_date, normalize, sentence_spans
+from ..text import NUMBER_RE, clause_spans, sentence_spans
 from ..types import Answer, Chunk, Citation, Hit
 from .guard import is_instruction
-from .features import Candidate, FeatureBuilder, contains, has_figure, term_weight
+from .features import Candidate, FeatureBuilder
 from .scorer import SpanScorer
+from .trim import ClauseTrimmer
 from .verify import unsupported_numbers
 
 
@@ -30,6 +32,7 @@ class ExtractiveAnswerer:
         self.embedding = embedding  # the index's vector space: the thresholds hold only for the one fitted on
         self.builder = FeatureBuilder(store.documents, sentence_vectors, store.tokens)
         self._scorer = scorer
+        self._trimmer = None
 
     @property
     def scorer(self) -> SpanScorer:
@@ -38,6 +41,12 @@ class ExtractiveAnswerer:
             self._scorer = SpanScorer.load()
         return self._scorer
 
+    @property
+    def trimmer(self) -> ClauseTrimmer:
+        if self._trimmer is None:
+            self._trimmer = ClauseTrimmer.load()
+        return self._trimmer
+
     def ranked(self, query: Query, hits: list[Hit]) -> list[Candidate]:
         """Every candidate span, scored, best first."""
         cands = self.builder.candidates(query, hits)
@@ -45,12 +54,13 @@ class ExtractiveAnswerer:
         cands.sort(key=lambda c: (-c.score, c.sentences, c.rank))
         return cands
 
-    def _scope_source(self, chunk: Chunk, span: tuple[int, int]) -> tuple[Chunk, int, int]:
-        """The chunk and chunk-relative span of the year-setting sentence (another chunk if need be)."""
+    def _scope_source(self, chunk: Chunk, span: tuple[int, int], hits: list[Hit]) -> tuple[Chunk, int, int]:
+        """The chunk and chunk-relative span of the year-setting sentence (another retrieved chunk if
+        need be: a citation always points at a passage the answer lists)."""
         s, e = span
         if chunk.start <= s and e <= chunk.end:
             return chunk, s - chunk.start, e - chunk.start
-        for other in self.store.chunks:
+        for other in (h.chunk for h in hits):
             if other.doc_id == chunk.doc_id and other.start <= s and e <= other.end:
                 return other, s - other.start, e - other.start
         return chunk, 0, 0
@@ -63,10 +73,10 @@ class ExtractiveAnswerer:
         if not found or found[0].score < threshold:
             return self.refusal(query, hits, self._other_years(query, found))
         best = found[0]
-        span_start, span_end = self.shortest_span(query, best)
+        span_start, span_end = self.trimmer.span(query, best, lambda t: self.builder.idf.of(t)[0])
         citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
         lead = ""
-        scope = self._scope_source(best.chunk, best.scope_span) if best.scope_span and query.years else None
+        scope = self._scope_source(best.chunk, best.scope_span, hits) if best.scope_span and query.years else None
         if scope is not None and scope[2] > scope[1]:
             scope_chunk, ss, se = scope
             lead = _year_phrase(scope_chunk.text[ss:se], query.years)
@@ -85,49 +95,6 @@ class ExtractiveAnswerer:
             answer.unverified = missing
             answer.notes.append("figures not found in the cited passages: " + ", ".join(missing))
         return answer
-
-    def shortest_span(self, query: Query, cand: Candidate) -> tuple[int, int]:
-        """The clauses that state the asked fact(s): the best-matching clause, extended to the
-        figure(s) asked for, and to the next clause when it continues the same subject."""
-        text = cand.chunk.text
-        if cand.end - cand.start <= 40 or query.expects in ("list", "explain"):
-            return cand.start, cand.end
-        clauses = clause_spans(text, cand.start, cand.end)
-        if len(clauses) <= 1:
-            return cand.start, cand.end
-
-        def term_score(span):
-            c = normalize(text[span[0] : span[1]])
-            return sum(term_weight(t) for t in cand.in_sentence if contains(c, t))
-
-        scores = [term_score(c) for c in clauses]
-        best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
-        if scores[best] == 0:
-            return cand.start, cand.end
-        if query.expects not in ("number", "date"):
-            lo, hi = max(0, best - 1), min(len(clauses) - 1, best + 1)  # an entity sits next to its predicate
-            return clauses[lo][0], clauses[hi][1]
-        has = has_figure if query.expects == "number" else has_date
-        with_figure = [i for i, c in enumerate(clauses) if has(text[c[0] : c[1]])]
-        if not with_figure:
-            return cand.start, cand.end
-        after = [i for i in with_figure if i >= best]
-        first = after[0] if after and after[0] - best <= 2 else min(with_figure, key=lambda i: abs(i - best))
-        lo, hi = min(best, first), max(best, first)
-        wanted = query.asks - 1
-        for i in with_figure:  # one figure per thing asked: "多少家，产值多少"
-            if i > hi and wanted > 0 and i - hi <= 2:
-                hi, wanted = i, wanted - 1
-        for i in reversed(with_figure):  # …or the other figure comes first
-            if i < lo and wanted > 0 and lo - i <= 2:
-                lo, wanted = i, wanted - 1
-        # the neighbouring clause on the same subject (森林覆盖率… , 森林蓄积量…) completes the picture
-        if hi + 1 < len(clauses):
-            head = _subject_head(text[clauses[hi][0] : clauses[hi][1]])
-            nxt = clauses[hi + 1]
-            if head and text[nxt[0] : nxt[1]].startswith(head) and nxt[1] - clauses[lo][0] <= 60:
-                hi += 1
-        return clauses[lo][0], clauses[hi][1]
 
     def _format(self, query: Query, lead: str, body: str, citations: list[Citation]) -> str:
         marks = "".join(f"[{c.n}]" for c in citations)
@@ -183,12 +150,6 @@ def _year_phrase(sentence: str, asked: list[int]) -> str:
         if any(str(y) in clause for y in asked) and not is_instruction(clause):
             return clause.strip()[:30]
     return ""
-
-
-def _subject_head(clause: str) -> str:
-    """The first two characters of a clause's subject (森林覆盖率… -> 森林)."""
-    m = re.match(r"[\u4e00-\u9fff]{2}", clause.strip())
-    return m.group(0) if m else ""
 
 
 def _key_figure(body: str, query: Query) -> str | None:

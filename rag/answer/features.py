@@ -82,6 +82,15 @@ def has_figure(text: str) -> bool:
     return any(not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()) for m in NUMBER_RE.finditer(text))
 
 
+# Dates are not quantities: "2016年5月" answers "when", never "how many".
+_DATE_FIGURE = re.compile(r"(19|20)\d{2}年?|\d{1,2}\s*[月日]")
+
+
+def has_quantity(text: str) -> bool:
+    """A figure that is not a date: what a "how many" answer clause must hold."""
+    return any(not _DATE_FIGURE.fullmatch(m.group(0).strip()) for m in NUMBER_RE.finditer(text))
+
+
 def figure_count(text: str) -> int:
     return sum(1 for m in NUMBER_RE.finditer(text) if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()))
 

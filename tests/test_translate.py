@@ -1,0 +1,26 @@
+"""English -> Chinese query terms: inflected English words find their dictionary entries."""
+from __future__ import annotations
+
+import pytest
+
+from rag.translate import lemmas, translate_groups
+
+
+@pytest.mark.parametrize("word, base", [
+    ("farmers", "farmer"), ("cities", "city"), ("wolves", "wolf"), ("boxes", "box"),
+    ("launched", "launch"), ("planned", "plan"), ("became", "become"), ("planting", "plant"),
+    ("glass", "glass"),
+])
+def test_lemmas_include_the_base_form(word, base):
+    assert base in lemmas(word) and lemmas(word)[0] == word
+
+
+def test_plural_heads_of_phrases_are_translated():
+    vocabulary = {"农民", "股东", "煤矿", "工业", "园区"}
+    groups = translate_groups("How many farmers became shareholders in the coal mines?", vocabulary)
+    flat = [t for g in groups for t in g]
+    assert "农民" in flat and "股东" in flat and "煤矿" in flat
+
+
+def test_a_word_outside_the_corpus_vocabulary_is_dropped():
+    assert translate_groups("shareholders", {"农民"}) == []
