@@ -5,6 +5,7 @@ swapped and tested alone.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -142,7 +143,7 @@ class SentenceRerank:
         by_sentence = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -best[i]))}
         fused = [1 / (self.rrf_k + i) + 1 / (self.rrf_k + by_sentence[i]) for i in range(len(hits))]
         order = sorted(range(len(hits)), key=lambda i: -fused[i])
-        return [hits[i] for i in order[:k]]
+        return [replace(hits[i], score=fused[i]) for i in order[:k]]  # the score is what the order says
 
     def _best_sentence(self, chunk, qv: np.ndarray) -> float:
         _, vectors = self.sentences.get(chunk)

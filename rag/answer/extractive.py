@@ -44,12 +44,13 @@ class ExtractiveAnswerer:
         cands.sort(key=lambda c: (-c.score, c.sentences, c.rank))
         return cands
 
-    def _scope_source(self, chunk: Chunk, span: tuple[int, int]) -> tuple[Chunk, int, int]:
-        """The chunk and chunk-relative span of the year-setting sentence (another chunk if need be)."""
+    def _scope_source(self, chunk: Chunk, span: tuple[int, int], hits: list[Hit]) -> tuple[Chunk, int, int]:
+        """The chunk and chunk-relative span of the year-setting sentence (another retrieved chunk if
+        need be: a citation always points at a passage the answer lists)."""
         s, e = span
         if chunk.start <= s and e <= chunk.end:
             return chunk, s - chunk.start, e - chunk.start
-        for other in self.store.chunks:
+        for other in (h.chunk for h in hits):
             if other.doc_id == chunk.doc_id and other.start <= s and e <= other.end:
                 return other, s - other.start, e - other.start
         return chunk, 0, 0
@@ -65,7 +66,7 @@ class ExtractiveAnswerer:
         span_start, span_end = self.shortest_span(query, best)
         citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
         lead = ""
-        scope = self._scope_source(best.chunk, best.scope_span) if best.scope_span and query.years else None
+        scope = self._scope_source(best.chunk, best.scope_span, hits) if best.scope_span and query.years else None
         if scope is not None and scope[2] > scope[1]:
             scope_chunk, ss, se = scope
             lead = _year_phrase(scope_chunk.text[ss:se], query.years)
