@@ -12,6 +12,7 @@ import numpy as np
 from rag.chunking import ChunkSettings, chunk_document
 from rag.documents import CLEANER_VERSION, CorpusProblem, list_corpus_files, load_catalog, load_document, DocumentError
 from rag.embeddings import Embedder, EmbeddingCache, embedder_key
+from rag.gazetteer import MINER_VERSION, mine_corpus
 from rag.settings import Settings
 from rag.text import search_tokens
 from rag.types import Chunk, Document
@@ -51,7 +52,7 @@ class BuildReport:
 
 def settings_fingerprint(settings: Settings) -> dict:
     return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-            "cleaner_version": CLEANER_VERSION, "tokenizer": "tiktoken:cl100k_base"}
+            "cleaner_version": CLEANER_VERSION, "tokenizer": "tiktoken:cl100k_base", "gazetteer": MINER_VERSION}
 
 
 def corpus_state(folder: Path, previous: dict | None) -> dict[str, dict]:
@@ -100,7 +101,7 @@ def check_embedding(manifest: dict, embedder: Embedder) -> None:
 def staleness(settings: Settings, manifest: dict) -> str | None:
     """Why the index no longer matches the corpus and settings, or None when it does."""
     if manifest.get("settings") != settings_fingerprint(settings):
-        return "chunking settings or the cleaner changed"
+        return "chunking settings, the cleaner or the place-name miner changed"
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
     state = corpus_state(settings.corpus_dir, manifest)
@@ -233,7 +234,8 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         "n_chunks": len(chunks),
         "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
     }
-    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id))
+    names = {**_kept_names(previous, kept_docs), **mine_corpus(fresh_docs)}  # places and organisations per document
+    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id), names)
     report.documents, report.chunks, report.index_path = len(documents), len(chunks), str(path)
     report.seconds = time.perf_counter() - t0
     return report
@@ -253,6 +255,17 @@ def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], No
     except IndexError_ as exc:
         log(f"The previous index is unusable ({exc}); building a new one from scratch.")
         return None
+
+
+def _kept_names(previous, kept_docs: list[Document]) -> dict:
+    """The mined names of unchanged documents, from the previous version (mined anew if it has none)."""
+    if not kept_docs:
+        return {}
+    if previous is None or previous.names is None:
+        return mine_corpus(kept_docs)
+    missing = [d for d in kept_docs if d.doc_id not in previous.names]
+    return {**{d.doc_id: previous.names[d.doc_id] for d in kept_docs if d.doc_id in previous.names},
+            **mine_corpus(missing)}
 
 
 def _reuse(previous, kept_docs: list[Document]):
