@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from index.builder import BuildReport, build_index, check_embedding, staleness
@@ -17,9 +18,11 @@ from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_m
 from .answer.extractive import ExtractiveAnswerer
 from .answer.sentences import SentenceVectors
 from .embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
-from .answer.followup import rewrite_followup
+from .answer.followup import Resolution, Resolver
+from .conversation import Cited, Prior, Turn, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
-from .retrieval import DenseRetriever, LexicalRetriever, make_retriever
+from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, make_retriever
+from .text import detect_language
 from .settings import Settings, get_settings
 from .types import Answer, Hit
 
@@ -34,6 +37,7 @@ class RagService:
         self.lexical = LexicalRetriever(store)
         self.sentences = sentence_vectors(settings, embedder, store, log)
         self.answerer = ExtractiveAnswerer(store, self.sentences, embedding=embedder_key(embedder))
+        self.resolver = Resolver(store.gazetteer(), self.lexical.vocabulary)
         self._llm = None
         self._llm_lock = threading.Lock()
 
@@ -69,29 +73,38 @@ class RagService:
     def documents(self) -> list[str]:
         return sorted(self.store.documents)
 
-    def analyze(self, question: str) -> Query:
-        return analyze(question, self.lexical.vocabulary)
+    def analyze(self, question: str, lang: str | None = None) -> Query:
+        return analyze(question, self.lexical.vocabulary, lang)
 
     def retrieve(self, question: str, k: int | None = None, mode: str | None = None,
-                 docs: Iterable[str] | None = None, timings: dict | None = None) -> tuple[Query, list[Hit]]:
+                 docs: Iterable[str] | None = None, timings: dict | None = None, *,
+                 step: "Step | None" = None) -> tuple[Query, list[Hit]]:
+        """Passages for a question; ``step`` (from ``resolve``) carries a follow-up's reading
+        language, the asker's language and the previous turn as a prior."""
         timings = {} if timings is None else timings
         k = k or self.settings.top_k
         mode = mode or self.settings.retrieval_mode
         wanted = self._check_docs(docs)
         t0 = time.perf_counter()
-        query = self.analyze(question)
+        query = self.analyze(question, step.lang if step else None)
+        if step and step.reply_lang != query.lang:
+            query.reply_lang = step.reply_lang
         if mode != "lexical":
             self.dense.embed(query)
         t1 = time.perf_counter()
-        hits = make_retriever(mode, self.dense, self.lexical, self.settings.rrf_k, self.sentences).retrieve(query, k, wanted)
+        retriever = make_retriever(mode, self.dense, self.lexical, self.settings.rrf_k, self.sentences)
+        if step and step.prior:
+            retriever = PriorRetriever(retriever, self.lexical, step.prior, self.settings.rrf_k)
+        hits = retriever.retrieve(query, k, wanted)
         t2 = time.perf_counter()
         timings.update(embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
         return query, hits
 
     def ask(self, question: str, *, k: int | None = None, mode: str | None = None,
             docs: Iterable[str] | None = None, answer_mode: str | None = None,
-            history: list[str] | None = None) -> Answer:
-        """Answer one question. ``history``: earlier questions of the conversation, oldest first."""
+            history: list | None = None) -> Answer:
+        """Answer one question. ``history``: the conversation's earlier turns, oldest first: questions,
+        or turns as ``Answer.as_turn()`` gives them (then the prior knows where the answers came from)."""
         answer = None
         for kind, payload in self.ask_stream(question, k=k, mode=mode, docs=docs, answer_mode=answer_mode, history=history):
             if kind == "answer":
@@ -100,7 +113,7 @@ class RagService:
 
     def ask_stream(self, question: str, *, k: int | None = None, mode: str | None = None,
                    docs: Iterable[str] | None = None, answer_mode: str | None = None,
-                   history: list[str] | None = None) -> Iterator[tuple[str, object]]:
+                   history: list | None = None) -> Iterator[tuple[str, object]]:
         """Answer as a stream of events: ("retrieved", hits), ("delta", text piece)…, then ("answer", Answer).
 
         The deltas concatenate to the final answer text; the final Answer is what was verified.
@@ -110,9 +123,10 @@ class RagService:
         if answer_mode not in ("extractive", "llm"):
             raise ValueError(f"unknown answer mode {answer_mode!r}; use extractive or llm")
         t0 = time.perf_counter()
-        search_question = self.rewrite(question, history)
-        timings: dict[str, float] = {}
-        query, hits = self.retrieve(search_question, k, mode, docs, timings)
+        step = self.resolve(question, history)
+        search_question = step.text
+        timings: dict[str, float] = {"resolve_ms": (time.perf_counter() - t0) * 1000}
+        query, hits = self.retrieve(search_question, k, mode, docs, timings, step=step)
         yield "retrieved", hits
         t1 = time.perf_counter()
         answer = self.answerer.answer(query, hits)
@@ -140,18 +154,67 @@ class RagService:
                 self._llm = LLMAnswerer(self.settings)
         return (yield from self._llm.stream(query, hits, extractive))
 
-    def rewrite(self, question: str, history: list[str] | None) -> str:
-        """Make a follow-up question self-contained (hook for conversation-aware rewriting)."""
-        if not history:
-            return question
-        if self.settings.llm_configured:
-            from .answer.llm import rewrite_question
+    def rewrite(self, question: str, history: list | None) -> str:
+        """The question made self-contained from the conversation so far (see ``resolve``)."""
+        return self.resolve(question, history).text
 
-            try:
-                return rewrite_question(self.settings, question, history)
-            except Exception:  # an unreachable or confused LLM must not stop the question: use the heuristic
-                pass
-        return rewrite_followup(question, history)
+    def resolve(self, question: str, history: list | None) -> "Step":
+        """How to search a question asked after ``history`` (earlier questions or turns, oldest
+        first): the question as resolved (an LLM rewrite first when one is configured, then the
+        built-in resolution), the language to read it in, and the previous turn as a retrieval
+        prior when it is a follow-up. A new topic is searched as asked, without a prior."""
+        reply = detect_language(question)
+        turns = turns_of(history)
+        if not turns:
+            return Step(question, reply, reply, None, Resolution(question, False, "first"))
+        previous, prev_lang = self._previous(turns)
+        res = self.resolver.resolve(question, previous, self._related(turns[-1], previous), prev_lang)
+        text = self._llm_rewrite(question, turns) or res.text
+        prior = self._prior(turns[-1], previous, prev_lang) if res.followup else None
+        return Step(text, reading_lang(question, text), reply, prior, res)
+
+    def _llm_rewrite(self, question: str, turns: list[Turn]) -> str | None:
+        if not self.settings.llm_configured:
+            return None
+        from .answer.llm import rewrite_question
+
+        try:
+            return rewrite_question(self.settings, question, [t.question for t in turns])
+        except Exception:  # an unreachable or confused LLM must not stop the question: use the built-in
+            return None
+
+    def _previous(self, turns: list[Turn]) -> tuple[str, str]:
+        """The last turn's question as resolved (as the client reports it, or resolved here in turn)."""
+        resolved, lang = None, None
+        for t in turns:
+            resolved = t.search_question or self.resolver.resolve(t.question, resolved, None, lang).text
+            lang = reading_lang(t.question, resolved)
+        return resolved, lang
+
+    def _cited(self, turn: Turn, previous: str, lang: str) -> list[Cited]:
+        """Where the last answer came from; for a question-only history, where its question leads."""
+        if turn.citations:
+            return turn.citations
+        _, hits = self.retrieve(previous, k=2, step=Step(previous, lang, lang, None, None))
+        return [Cited(h.chunk.doc_id, h.chunk.section, h.chunk.chunk_id) for h in hits]
+
+    def _prior(self, turn: Turn, previous: str, lang: str) -> Prior:
+        terms = self.analyze(previous, lang).lexical_tokens
+        return prior_from(self._cited(turn, previous, lang), terms)
+
+    def _related(self, turn: Turn, previous: str):
+        """For a question with neither a subject nor a cue word: is it about what the last answer
+        was about? Yes when the last answer's document matches its words nearly as well as the
+        best document does (BM25; Chinese drops a subject it continues, a new topic names one)."""
+        def related(question: str) -> bool:
+            docs = {c.doc for c in self._cited(turn, previous, reading_lang(turn.question, previous))}
+            query = self.analyze(question)
+            best = self.lexical.retrieve(query, 1)
+            if not best or not docs:
+                return bool(docs)
+            here = self.lexical.retrieve(query, 1, docs)
+            return bool(here) and here[0].score >= RELATED_SHARE * best[0].score
+        return related
 
     def _check_docs(self, docs: Iterable[str] | None) -> set[str] | None:
         if not docs:
@@ -178,6 +241,21 @@ class RagService:
             "faiss": m.get("faiss"),
             "created_at": m.get("created_at"),
         }
+
+
+RELATED_SHARE = 0.35  # a cue-less follow-up's best BM25 score in the last answer's document, against the best anywhere
+
+
+@dataclass
+class Step:
+    """One turn's resolution: what to search, read in which language, answered in which, with
+    which prior (None for a first turn or a new topic)."""
+
+    text: str
+    lang: str
+    reply_lang: str
+    prior: Prior | None
+    resolution: Resolution | None
 
 
 def sentence_vectors(settings: Settings, embedder: Embedder, store: IndexStore,

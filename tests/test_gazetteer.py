@@ -1,5 +1,5 @@
 """The gazetteer is mined from whatever corpus is indexed: a tiny corpus of invented places
-is indexed for real."""
+is indexed for real, and follow-ups about those places are resolved from what it states."""
 from __future__ import annotations
 
 import json
@@ -45,3 +45,12 @@ def test_the_index_stores_the_corpus_gazetteer(invented, service):
     assert "岚峪县" in stored["plan.txt"]["places"]
     assert invented.store.gazetteer().kind("澜溪县") == "place"
     assert service.store.gazetteer().kind("澜溪县") is None  # the bundled corpus never names it
+
+
+def test_follow_ups_about_invented_places_are_resolved(invented):
+    first = invented.ask("北岭省岚峪县森林覆盖率是多少？")
+    assert "71.5%" in first.text
+    second = invented.ask("澜溪县呢？", history=[first.as_turn()])
+    assert second.search_question == "北岭省澜溪县森林覆盖率是多少？" and "64.2%" in second.text
+    third = invented.ask("它的湿地保护率呢？", history=[first.as_turn(), second.as_turn()])
+    assert "38%" in third.text
