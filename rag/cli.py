@@ -15,6 +15,7 @@ EXTRA_COMMANDS = ("rag.batch", "ui.app", "eval.harness")
 EXAMPLES = """examples:
   rag ask "甘肃省2030年森林覆盖率目标是多少？"
   rag ask "What is Gansu's forest coverage target for 2030?" --json
+  rag ask "那2025年呢？" --history earlier-questions.txt   # a follow-up in a conversation
   rag index --corpus ~/my-policies          # index your own folder
   rag info
 """

@@ -120,3 +120,25 @@ class Prior:
 def prior_from(cited: list[Cited], terms: list[str]) -> Prior:
     return Prior({c.chunk_id for c in cited if c.chunk_id}, {(c.doc, c.section) for c in cited},
                  {c.doc for c in cited}, list(dict.fromkeys(terms)))
+
+
+def about_previous_subject(answer, names: tuple[list[str], list[str]]) -> str | None:
+    """When a follow-up named a new subject ("云南双柏县呢？" after 固阳县) but the passage its answer
+    cites names only the previous one, that answer is about the previous subject: the name of the
+    previous subject it is about, else None. Only Chinese names are compared (the passages' language)."""
+    from .gazetteer import place_stem
+
+    if answer.refused or not answer.citations:
+        return None
+    new, old = ([n for n in group if re.search(r"[\u4e00-\u9fff]", n)] for group in names)
+    old = [n for n in old if n not in new and not any(n in m for m in new)]
+    if not new or not old:
+        return None
+    context = "\n".join(c.chunk.context_text() for c in answer.citations)
+
+    def named(name: str) -> bool:
+        return name in context or (place_stem(name) or name) in context
+
+    if any(named(n) for n in new):
+        return None
+    return next((n for n in old if named(n)), None)

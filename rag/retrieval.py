@@ -155,7 +155,7 @@ class SentenceRerank:
 
 # Boosts of the conversation prior in units of a first rank's fused score (1 / (rrf_k + 1)),
 # and the weight of the previous turn's terms against the question's own (fused like a retriever).
-PRIOR_WEIGHTS = {"chunk": 0.5, "section": 0.35, "doc": 0.2, "terms": 0.3}
+PRIOR_WEIGHTS = {"chunk": 0.4, "section": 0.3, "doc": 0.15, "terms": 0.1}
 
 
 class PriorRetriever:

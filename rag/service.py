@@ -19,7 +19,7 @@ from .answer.extractive import ExtractiveAnswerer
 from .answer.sentences import SentenceVectors
 from .embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
 from .answer.followup import Resolution, Resolver
-from .conversation import Cited, Prior, Turn, prior_from, reading_lang, turns_of
+from .conversation import Cited, Prior, Turn, about_previous_subject, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, make_retriever
 from .text import detect_language
@@ -129,7 +129,7 @@ class RagService:
         query, hits = self.retrieve(search_question, k, mode, docs, timings, step=step)
         yield "retrieved", hits
         t1 = time.perf_counter()
-        answer = self.answerer.answer(query, hits)
+        answer = self._check_subject(self.answerer.answer(query, hits), query, hits, step)
         if answer_mode == "llm":
             answer = yield from self._llm_stream(query, hits, answer, history)
         else:
@@ -170,8 +170,22 @@ class RagService:
         previous, prev_lang = self._previous(turns)
         res = self.resolver.resolve(question, previous, self._related(turns[-1], previous), prev_lang)
         text = self._llm_rewrite(question, turns) or res.text
-        prior = self._prior(turns[-1], previous, prev_lang) if res.followup else None
+        # the previous turn is a prior when the follow-up stays on its subject; one naming a new
+        # subject ("云南双柏县呢？") is answered elsewhere, and the old passage would only mislead
+        prior = self._prior(turns[-1], previous, prev_lang) if res.followup and not res.new_subject else None
         return Step(text, reading_lang(question, text), reply, prior, res)
+
+    def _check_subject(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
+        """A follow-up about a new subject answered from a passage about the previous one is refused."""
+        res = step.resolution
+        other = about_previous_subject(answer, res.subjects) if res is not None and res.new_subject else None
+        if other is None:
+            return answer
+        refusal = self.answerer.refusal(query, hits, [])
+        asked = "".join(res.subjects[0])
+        refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if refusal.lang == "zh"
+                             else f"the closest passage is about {other}, not {asked}")
+        return refusal
 
     def _llm_rewrite(self, question: str, turns: list[Turn]) -> str | None:
         if not self.settings.llm_configured:

@@ -37,6 +37,8 @@ class Resolution:
     text: str  # the question to search
     followup: bool  # resolved against the conversation: the previous turn is a prior for retrieval
     how: str  # first | self-contained | new-topic | ellipsis | anaphora | subject | topic | unchanged
+    new_subject: bool = False  # the follow-up names a subject of its own ("云南双柏县呢？"): the answer is elsewhere
+    subjects: tuple[list[str], list[str]] = ([], [])  # then: (its names, the previous question's names)
 
 
 class Resolver:
@@ -79,8 +81,8 @@ class Resolver:
             if not (own or new.years or new.residual()):
                 return Resolution(new.text, False, "unchanged")
             if prev.explain and new.residual():  # an indicator after a why-question: ask it of the subject
-                return Resolution(self.compose(prev, new), True, "ellipsis")
-            return Resolution(self.edit(prev, new), True, "ellipsis")
+                return Resolution(self.compose(prev, new), True, "ellipsis", own)
+            return Resolution(self.edit(prev, new), True, "ellipsis", own, _names(new, prev) if own else ([], []))
         cue = bool(new.lead or new.anaphors)
         if not own and not cue and not (related and related(new.text)):
             return Resolution(new.text, False, "new-topic")
@@ -89,7 +91,7 @@ class Resolver:
         if not own and prev.subject_run():
             return Resolution(with_subject(new, prev), True, "anaphora" if new.anaphors else "subject")
         if own and not topic:  # "上海是多少？": the places of the previous question
-            return Resolution(self.edit(prev, new), True, "ellipsis")
+            return Resolution(self.edit(prev, new), True, "ellipsis", True, _names(new, prev))
         return Resolution(new.text, False, "unchanged")
 
     def _english_after_chinese(self, new: Slots, prev: Slots, related) -> Resolution:
@@ -100,7 +102,7 @@ class Resolver:
             zh = self._translate_ellipsis(new)
             if zh is not None:
                 out = self._resolve(parse(zh, self.gazetteer, "zh"), prev, related)
-                return Resolution(out.text, out.followup, out.how) if out.followup else Resolution(new.text, False, out.how)
+                return out if out.followup else Resolution(new.text, False, out.how)
         return self._resolve(new, prev, related)
 
     # ------------------------------------------------------------------ slot edits
@@ -192,6 +194,10 @@ class Resolver:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _names(new: Slots, prev: Slots) -> tuple[list[str], list[str]]:
+    return [m.text for m in new.subject], [m.text for m in prev.subject_run()]
+
+
 def _replace(text: str, span: Span, new: str) -> str:
     return text[: span.start] + new + text[span.end :]
 
