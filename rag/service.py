@@ -5,6 +5,7 @@ threads) and turns a question into an ``Answer``. Callers never touch components
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -168,11 +169,12 @@ class RagService:
         if not turns:
             return Step(question, reply, reply, None, Resolution(question, False, "first"))
         previous, prev_lang = self._previous(turns)
-        res = self.resolver.resolve(question, previous, self._related(turns[-1], previous), prev_lang)
+        cited = functools.lru_cache(maxsize=1)(lambda: self._cited(turns[-1], previous, prev_lang))
+        res = self.resolver.resolve(question, previous, self._related(cited), prev_lang)
         text = self._llm_rewrite(question, turns) or res.text
         # the previous turn is a prior when the follow-up stays on its subject; one naming a new
         # subject ("云南双柏县呢？") is answered elsewhere, and the old passage would only mislead
-        prior = self._prior(turns[-1], previous, prev_lang) if res.followup and not res.new_subject else None
+        prior = self._prior(cited(), previous, prev_lang) if res.followup and not res.new_subject else None
         return Step(text, reading_lang(question, text), reply, prior, res)
 
     def _check_subject(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
@@ -212,16 +214,15 @@ class RagService:
         _, hits = self.retrieve(previous, k=2, step=Step(previous, lang, lang, None, None))
         return [Cited(h.chunk.doc_id, h.chunk.section, h.chunk.chunk_id) for h in hits]
 
-    def _prior(self, turn: Turn, previous: str, lang: str) -> Prior:
-        terms = self.analyze(previous, lang).lexical_tokens
-        return prior_from(self._cited(turn, previous, lang), terms)
+    def _prior(self, cited: list[Cited], previous: str, lang: str) -> Prior:
+        return prior_from(cited, self.analyze(previous, lang).lexical_tokens)
 
-    def _related(self, turn: Turn, previous: str):
+    def _related(self, cited):
         """For a question with neither a subject nor a cue word: is it about what the last answer
         was about? Yes when the last answer's document matches its words nearly as well as the
         best document does (BM25; Chinese drops a subject it continues, a new topic names one)."""
         def related(question: str) -> bool:
-            docs = {c.doc for c in self._cited(turn, previous, reading_lang(turn.question, previous))}
+            docs = {c.doc for c in cited()}
             query = self.analyze(question)
             best = self.lexical.retrieve(query, 1)
             if not best or not docs:

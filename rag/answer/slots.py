@@ -163,20 +163,28 @@ def _zh_lead(tokens) -> Span | None:
 
 def _zh_runs(tokens, skip: set[int]) -> list[Span]:
     """Runs of content words; a verb only continues a run (水土保持 + 率), never starts one (关停)."""
+    text = "".join(t[0] for t in tokens)
     runs, start, end = [], None, None
     for word, flag, pos in tokens:
-        content = (pos not in skip and word not in _STOPWORDS and word not in ZH_FRAME and not _PUNCT.match(word)
-                   and not flag.startswith(_ZH_SKIP_FLAGS) or flag == "eng" or (flag == "m" and start is not None
-                                                                             and not YEAR_RE.search(word)))
-        if content and pos not in skip and (not flag.startswith("v") or flag == "vn" or start is not None):
+        if pos not in skip and _zh_content(word, flag, in_run=start is not None):
             start = pos if start is None else start
             end = pos + len(word)
         elif start is not None:
-            runs.append(Span(start, end, "".join(t[0] for t in tokens)[start:end]))
+            runs.append(Span(start, end, text[start:end]))
             start = None
     if start is not None:
-        runs.append(Span(start, end, "".join(t[0] for t in tokens)[start:end]))
+        runs.append(Span(start, end, text[start:end]))
     return runs
+
+
+def _zh_content(word: str, flag: str, in_run: bool) -> bool:
+    """A word that can be part of an indicator: not a function word, frame word or punctuation;
+    Latin (PM2.5) and a number inside a run count; a verb only inside a run."""
+    if flag == "eng" or (flag == "m" and in_run and not YEAR_RE.search(word)):
+        return True
+    if word in _STOPWORDS or word in ZH_FRAME or _PUNCT.match(word) or flag.startswith(_ZH_SKIP_FLAGS):
+        return False
+    return in_run or not flag.startswith("v") or flag == "vn"
 
 
 # ---------------------------------------------------------------------------- English
