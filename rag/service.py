@@ -130,7 +130,7 @@ class RagService:
         query, hits = self.retrieve(search_question, k, mode, docs, timings, step=step)
         yield "retrieved", hits
         t1 = time.perf_counter()
-        answer = self._check_subject(self.answerer.answer(query, hits), query, hits, step)
+        answer = self._check_year(self._check_subject(self.answerer.answer(query, hits), query, hits, step), query, hits, step)
         if answer_mode == "llm":
             answer = yield from self._llm_stream(query, hits, answer, history)
         else:
@@ -188,6 +188,21 @@ class RagService:
         refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if refusal.lang == "zh"
                              else f"the closest passage is about {other}, not {asked}")
         return refusal
+
+    def _check_year(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
+        """A follow-up asking another year ("那2035年呢？") answered with a sentence about a
+        different year, not naming the asked one, answers the previous question: refused."""
+        res = step.resolution
+        if res is None or not res.years or answer.refused or not answer.citations:
+            return answer
+        from .answer.features import target_years
+
+        if any(str(y) in answer.text for y in res.years):
+            return answer
+        stated = {y for c in answer.citations for y in target_years(c.sentence)}
+        if not stated or stated & set(res.years):
+            return answer
+        return self.answerer.refusal(query, hits, sorted(stated))
 
     def _llm_rewrite(self, question: str, turns: list[Turn]) -> str | None:
         if not self.settings.llm_configured:

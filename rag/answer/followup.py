@@ -18,7 +18,7 @@ not state from the previous (already resolved) question:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..gazetteer import Gazetteer
@@ -39,6 +39,7 @@ class Resolution:
     how: str  # first | self-contained | new-topic | ellipsis | anaphora | subject | topic | unchanged
     new_subject: bool = False  # the follow-up names a subject of its own ("云南双柏县呢？"): the answer is elsewhere
     subjects: tuple[list[str], list[str]] = ([], [])  # then: (its names, the previous question's names)
+    years: list[int] = field(default_factory=list)  # years the follow-up asks that the previous question did not
 
 
 class Resolver:
@@ -72,6 +73,12 @@ class Resolver:
 
     # ------------------------------------------------------------------ the decision
     def _resolve(self, new: Slots, prev: Slots, related) -> Resolution:
+        res = self._decide(new, prev, related)
+        if res.followup:
+            res.years = sorted({int(y.text) for y in new.years} - {int(y.text) for y in prev.years})
+        return res
+
+    def _decide(self, new: Slots, prev: Slots, related) -> Resolution:
         own, topic = new.own_subject, bool(new.indicators)
         if not new.ellipsis and own and (topic or len(new.places) < len(new.subject)):
             if new.place_anaphor and not new.places and prev.places:  # "那里的互助青稞酒公司…"
