@@ -52,7 +52,7 @@ class BuildReport:
 
 def settings_fingerprint(settings: Settings) -> dict:
     return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-            "cleaner_version": CLEANER_VERSION, "tokenizer": "tiktoken:cl100k_base", "gazetteer": MINER_VERSION}
+            "cleaner_version": CLEANER_VERSION, "tokenizer": "tiktoken:cl100k_base"}
 
 
 def corpus_state(folder: Path, previous: dict | None) -> dict[str, dict]:
@@ -101,7 +101,7 @@ def check_embedding(manifest: dict, embedder: Embedder) -> None:
 def staleness(settings: Settings, manifest: dict) -> str | None:
     """Why the index no longer matches the corpus and settings, or None when it does."""
     if manifest.get("settings") != settings_fingerprint(settings):
-        return "chunking settings, the cleaner or the place-name miner changed"
+        return "chunking settings or the cleaner changed"
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
     state = corpus_state(settings.corpus_dir, manifest)
@@ -110,7 +110,11 @@ def staleness(settings: Settings, manifest: dict) -> str | None:
     removed = sorted(set(old) - set(state))
     changed = sorted(d for d in set(state) & set(old) if state[d]["sha256"] != old[d]["sha256"])
     parts = [f"{len(x)} {w}" for x, w in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
-    return ("documents " + ", ".join(parts)) if parts else None
+    if parts:
+        return "documents " + ", ".join(parts)
+    if manifest.get("gazetteer") != MINER_VERSION:  # refreshed without re-embedding anything
+        return "the place and organisation names are missing or were mined by an older version"
+    return None
 
 
 def _progress(total: int, enabled: bool):
@@ -171,7 +175,7 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
     state = corpus_state(folder, prev_manifest)
     old_docs = known_files(prev_manifest)
     old_skipped = (prev_manifest or {}).get("skipped", {})
-    if prev_manifest and state == old_docs and not rebuild:
+    if prev_manifest and state == old_docs and not rebuild and prev_manifest.get("gazetteer") == MINER_VERSION:
         report.documents = len([d for d in state if d != "catalog.json"])
         report.chunks = len(previous.chunks)
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
@@ -232,6 +236,7 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         # unreadable files with their hash and reason: retried only when they change (or on --rebuild)
         "skipped": skipped,
         "n_chunks": len(chunks),
+        "gazetteer": MINER_VERSION,  # the rules the stored names were mined by
         "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
     }
     names = {**_kept_names(previous, kept_docs), **mine_corpus(fresh_docs)}  # places and organisations per document
@@ -261,7 +266,7 @@ def _kept_names(previous, kept_docs: list[Document]) -> dict:
     """The mined names of unchanged documents, from the previous version (mined anew if it has none)."""
     if not kept_docs:
         return {}
-    if previous is None or previous.names is None:
+    if previous is None or previous.names is None or previous.manifest.get("gazetteer") != MINER_VERSION:
         return mine_corpus(kept_docs)
     missing = [d for d in kept_docs if d.doc_id not in previous.names]
     return {**{d.doc_id: previous.names[d.doc_id] for d in kept_docs if d.doc_id in previous.names},

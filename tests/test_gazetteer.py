@@ -54,3 +54,26 @@ def test_follow_ups_about_invented_places_are_resolved(invented):
     assert second.search_question == "北岭省澜溪县森林覆盖率是多少？" and "64.2%" in second.text
     third = invented.ask("它的湿地保护率呢？", history=[first.as_turn(), second.as_turn()])
     assert "38%" in third.text
+
+
+def test_an_index_without_names_is_refreshed_without_re_embedding(invented, tmp_path):
+    """An index built before gazetteers gets its names on the next update; no passage is re-embedded."""
+    import shutil
+
+    from index.builder import build_index, staleness
+    from index.store import load_store, read_manifest
+
+    copy = tmp_path / "index"
+    shutil.copytree(invented.store.path.parent, copy)
+    version = copy / (copy / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    manifest.pop("gazetteer")
+    (version / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (version / "gazetteer.json").unlink()
+    settings = invented.settings.model_copy(update={"index_dir": copy})
+    assert load_store(copy).gazetteer().kind("澜溪县") == "place"  # mined at open meanwhile
+    assert "names" in staleness(settings, read_manifest(copy))
+    report = build_index(settings, invented.embedder, log=lambda msg: None)
+    assert report.embedded == 0 and report.reused == report.chunks and not report.changed
+    assert load_store(copy).names["plan.txt"].places["澜溪县"]
+    assert staleness(settings, read_manifest(copy)) is None
