@@ -122,17 +122,19 @@ def prior_from(cited: list[Cited], terms: list[str]) -> Prior:
                  {c.doc for c in cited}, list(dict.fromkeys(terms)))
 
 
-def about_previous_subject(answer, names: tuple[list[str], list[str]]) -> str | None:
-    """When a follow-up named a new subject ("云南双柏县呢？" after 固阳县) but the passage its answer
-    cites names only the previous one, that answer is about the previous subject: the name of the
-    previous subject it is about, else None. Only Chinese names are compared (the passages' language)."""
+def unnamed_subject(answer, names: tuple[list[str], list[str]]) -> tuple[str, str | None] | None:
+    """When a follow-up named a new subject ("云南双柏县呢？" after 固阳县) but the passage its
+    answer cites never names it, that answer is about something else — usually the previous
+    subject. Returns (the subject asked about, the previous subject the passage names or None),
+    or None when the passage names the new subject. Only Chinese names are compared (the
+    passages' language)."""
     from .gazetteer import place_stem
 
     if answer.refused or not answer.citations:
         return None
     new, old = ([n for n in group if re.search(r"[\u4e00-\u9fff]", n)] for group in names)
     old = [n for n in old if n not in new and not any(n in m for m in new)]
-    if not new or not old:
+    if not new:
         return None
     context = "\n".join(c.chunk.context_text() for c in answer.citations)
 
@@ -141,4 +143,4 @@ def about_previous_subject(answer, names: tuple[list[str], list[str]]) -> str | 
 
     if any(named(n) for n in new):
         return None
-    return next((n for n in old if named(n)), None)
+    return "".join(new), next((n for n in old if named(n)), None)

@@ -20,7 +20,7 @@ from .answer.extractive import ExtractiveAnswerer
 from .answer.sentences import SentenceVectors
 from .embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
 from .answer.followup import Resolution, Resolver
-from .conversation import Cited, Prior, Turn, about_previous_subject, prior_from, reading_lang, turns_of
+from .conversation import Cited, Prior, Turn, unnamed_subject, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, make_retriever
 from .text import detect_language
@@ -178,15 +178,18 @@ class RagService:
         return Step(text, reading_lang(question, text), reply, prior, res)
 
     def _check_subject(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
-        """A follow-up about a new subject answered from a passage about the previous one is refused."""
+        """A follow-up about a new subject answered from a passage that never names it is refused."""
         res = step.resolution
-        other = about_previous_subject(answer, res.subjects) if res is not None and res.new_subject else None
-        if other is None:
+        missing = unnamed_subject(answer, res.subjects) if res is not None and res.new_subject else None
+        if missing is None:
             return answer
         refusal = self.answerer.refusal(query, hits, [])
-        asked = "".join(res.subjects[0])
-        refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if refusal.lang == "zh"
-                             else f"the closest passage is about {other}, not {asked}")
+        asked, other = missing
+        if refusal.lang == "zh":
+            refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if other else f"最接近的段落没有提到{asked}")
+        else:
+            refusal.notes.append(f"the closest passage is about {other}, not {asked}" if other
+                                 else f"the closest passage does not mention {asked}")
         return refusal
 
     def _check_year(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:

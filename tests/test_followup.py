@@ -129,11 +129,12 @@ def test_service_leaves_a_new_topic_alone(service):
 
 def test_an_answer_about_the_previous_subject_is_caught():
     """After "云南双柏县呢？" an answer whose passage names only 固阳县 answers the old question."""
-    from rag.conversation import about_previous_subject
+    from rag.conversation import unnamed_subject
     from rag.types import Answer, Chunk, Citation
 
     chunk = Chunk("c", "d.txt", "年报", ("一、岚峪县",), 0, 11, "湿地保护率达到46%。")
     answer = Answer("q", "湿地保护率达到46%[1]。", False, [Citation(1, chunk, 0, 11)], [])
-    assert about_previous_subject(answer, (["南川省", "石楠县"], ["北岭省", "岚峪县"])) == "岚峪县"
-    assert about_previous_subject(answer, (["岚峪"], ["澜溪县"])) is None  # the passage names the new one
-    assert about_previous_subject(answer, (["Lanyu County"], ["岚峪县"])) is None  # English names: not compared
+    assert unnamed_subject(answer, (["南川省", "石楠县"], ["北岭省", "岚峪县"])) == ("南川省石楠县", "岚峪县")
+    assert unnamed_subject(answer, (["石楠县"], ["澜溪县"])) == ("石楠县", None)  # names neither
+    assert unnamed_subject(answer, (["岚峪"], ["澜溪县"])) is None  # the passage names the new one
+    assert unnamed_subject(answer, (["Lanyu County"], ["岚峪县"])) is None  # English names: not compared
