@@ -23,7 +23,7 @@ from typing import Callable
 
 from ..gazetteer import Gazetteer
 from ..query import expected_kind
-from ..text import detect_language
+from ..conversation import reading_lang
 from .slots import ZH_ASK as ZH_ASK_RE
 from .slots import Slots, Span, parse
 
@@ -68,7 +68,8 @@ class Resolver:
         """The last question of a conversation made self-contained (follow-ups chain)."""
         resolved, lang = None, None
         for q in questions:
-            resolved, lang = self.resolve(q, resolved, related, lang).text, detect_language(q)
+            resolved = self.resolve(q, resolved, related, lang).text
+            lang = reading_lang(q, resolved)
         return resolved
 
     # ------------------------------------------------------------------ the decision
