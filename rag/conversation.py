@@ -123,7 +123,7 @@ def prior_from(cited: list[Cited], terms: list[str]) -> Prior:
 
 
 def unnamed_subject(answer, names: tuple[list[str], list[str]]) -> tuple[str, str | None] | None:
-    """When a follow-up named a new subject ("云南双柏县呢？" after 固阳县) but the passage its
+    """When a follow-up named a new subject ("南川省石楠县呢？" after 岚峪县) but the passage its
     answer cites never names it, that answer is about something else — usually the previous
     subject. Returns (the subject asked about, the previous subject the passage names or None),
     or None when the passage names the new subject. Only Chinese names are compared (the

@@ -1,13 +1,13 @@
 """Places and organisations named by the indexed corpus, mined when the index is built.
 
-A follow-up such as "云南双柏县呢？" or "那双柏的森林覆盖率呢？" can only be resolved when
+A follow-up such as "南川省石楠县呢？" or "那石楠的森林覆盖率呢？" can only be resolved when
 the place in it is recognised, and jieba alone tags place names unreliably ("靖宇县" as a
 person, "城市" and "美丽" as places). So the names are mined from whatever corpus is indexed,
 by rules that hold for any Chinese text, never from a list of names:
 
 - a word ending in an administrative suffix (省/市/县/区/州/盟/旗/镇/乡/村/自治区…) whose
-  stem is at least two characters (固阳县, 六盘水市; not 城市 or 该县); its stem is a name too
-  (固阳, 六盘水), and "X族自治区" gives X (广西壮族自治区 -> 广西);
+  stem is at least two characters (固阳县, 澜溪市; not 城市 or 该县); its stem is a name too
+  (固阳, 澜溪), and "X族自治区" gives X (广西壮族自治区 -> 广西);
 - a word jieba tags as a place right before such a name: the name's province or city as the
   text states it (内蒙古 in "内蒙古包头市固阳县", recorded as 固阳县's parents);
 - a title's or heading's leading place word before a colon ("甘肃:探索建设…");
@@ -98,7 +98,7 @@ def proper_place(word: str) -> bool:
 # ---------------------------------------------------------------------------- token rules
 def suffixed_places(tokens: list[tuple[str, str, int]]) -> list[tuple[int, int, str]]:
     """(first token, last token, name) of words ending in an administrative suffix, or a name
-    word directly followed by a bare suffix word ("双柏" + "县")."""
+    word directly followed by a bare suffix word ("石楠" + "县")."""
     found = []
     for i, (word, flag, _) in enumerate(tokens):
         if proper_place(word) and not flag.startswith(("r", "m")):
@@ -111,7 +111,7 @@ def suffixed_places(tokens: list[tuple[str, str, int]]) -> list[tuple[int, int, 
 
 def org_runs(tokens: list[tuple[str, str, int]], places: set[int]) -> list[tuple[int, int, str]]:
     """(first token, last token, name) of organisation/facility names: name-like words ending in
-    a generic head (信发集团, 洋湖再生水厂, 冯家江流域); jieba's organisation words too."""
+    a generic head (云杉集团, 云杉再生水厂, 澜溪流域); jieba's organisation words too."""
     found = []
     for j, (word, flag, _) in enumerate(tokens):
         if flag == "nt" and len(word) >= 3 and _dict_tag(word) in (None, "nt"):
@@ -133,14 +133,14 @@ def org_runs(tokens: list[tuple[str, str, int]], places: set[int]) -> list[tuple
 
 def _proper_word(token: tuple[str, str, int]) -> bool:
     """A word that makes a name a name: one the dictionary does not know, or knows as a name
-    (信发, 洋湖, 阳光电源); "木材生产基地" or "绿色工厂" are only common words."""
+    (云杉, 澜溪); "木材生产基地" or "绿色工厂" are only common words."""
     word, flag, _ = token
     return (_dict_tag(word) in (None, "ns", "nr", "nz", "nt", "nrt", "eng") or flag in ("ns", "nr", "nz", "nt", "eng")
             or _proper_noun(word) is not None)
 
 
 def _name_like(token: tuple[str, str, int], verb_ok: bool) -> bool:
-    """A word that can be part of a name; a verb only right before the head (洋湖再生水厂)."""
+    """A word that can be part of a name; a verb only right before the head (云杉再生水厂)."""
     word, flag, _ = token
     if _NOT_NAME.search(word) or not flag.startswith(_NAME_FLAGS) or word in ("的", "和", "与"):
         return False
@@ -273,8 +273,8 @@ class Gazetteer:
         return sorted(found, key=lambda m: m.start)
 
     def _known(self, text: str, tokens: list[tuple[str, str, int]]) -> list[Mention]:
-        """Known names on word boundaries, chosen to cover the most text: "长沙洋湖再生水厂" is
-        长沙 + 洋湖再生水厂, not 长沙洋湖 + (nothing). A boundary may cut a word jieba made up
+        """Known names on word boundaries, chosen to cover the most text: "北岭云杉再生水厂" is
+        北岭 + 云杉再生水厂, not 北岭云杉 + (nothing). A boundary may cut a word jieba made up
         ("那岚峪" holds 岚峪) but never one it knows ("浙江西部" holds no 江西)."""
         n = len(text)
         bounds = _soft_bounds(tokens, n)

@@ -173,7 +173,7 @@ class RagService:
         res = self.resolver.resolve(question, previous, self._related(cited), prev_lang)
         text = self._llm_rewrite(question, turns) or res.text
         # the previous turn is a prior when the follow-up stays on its subject; one naming a new
-        # subject ("云南双柏县呢？") is answered elsewhere, and the old passage would only mislead
+        # subject ("南川省石楠县呢？") is answered elsewhere, and the old passage would only mislead
         prior = self._prior(cited(), previous, prev_lang) if res.followup and not res.new_subject else None
         return Step(text, reading_lang(question, text), reply, prior, res)
 

@@ -4,7 +4,7 @@
 Retrieval and the extractive answerer see one question, so a follow-up inherits what it does
 not state from the previous (already resolved) question:
 
-- an elliptical follow-up ("云南双柏县呢？", "它的水土保持率呢？", "And in 2030?") edits the
+- an elliptical follow-up ("南川省石楠县呢？", "它的水土保持率呢？", "And in 2030?") edits the
   previous question slot by slot, by type: all its places for the previous places, year for
   year, indicator for indicator. Edits replace whole slots (``slots``), so words never merge;
 - an anaphor (它/其/该县/当地, it/its/there) is replaced by the previous subject, and a
@@ -37,7 +37,7 @@ class Resolution:
     text: str  # the question to search
     followup: bool  # resolved against the conversation: the previous turn is a prior for retrieval
     how: str  # first | self-contained | new-topic | ellipsis | anaphora | subject | topic | unchanged
-    new_subject: bool = False  # the follow-up names a subject of its own ("云南双柏县呢？"): the answer is elsewhere
+    new_subject: bool = False  # the follow-up names a subject of its own ("南川省石楠县呢？"): the answer is elsewhere
     subjects: tuple[list[str], list[str]] = ([], [])  # then: (its names, the previous question's names)
     years: list[int] = field(default_factory=list)  # years the follow-up asks that the previous question did not
 
