@@ -12,6 +12,7 @@ import numpy as np
 from rag.chunking import ChunkSettings, chunk_document
 from rag.documents import CLEANER_VERSION, CorpusProblem, list_corpus_files, load_catalog, load_document, DocumentError
 from rag.embeddings import Embedder, EmbeddingCache, embedder_key
+from rag.gazetteer import MINER_VERSION, mine_corpus
 from rag.settings import Settings
 from rag.text import search_tokens
 from rag.types import Chunk, Document
@@ -109,7 +110,11 @@ def staleness(settings: Settings, manifest: dict) -> str | None:
     removed = sorted(set(old) - set(state))
     changed = sorted(d for d in set(state) & set(old) if state[d]["sha256"] != old[d]["sha256"])
     parts = [f"{len(x)} {w}" for x, w in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
-    return ("documents " + ", ".join(parts)) if parts else None
+    if parts:
+        return "documents " + ", ".join(parts)
+    if manifest.get("gazetteer") != MINER_VERSION:  # refreshed without re-embedding anything
+        return "the place and organisation names are missing or were mined by an older version"
+    return None
 
 
 def _progress(total: int, enabled: bool):
@@ -170,7 +175,7 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
     state = corpus_state(folder, prev_manifest)
     old_docs = known_files(prev_manifest)
     old_skipped = (prev_manifest or {}).get("skipped", {})
-    if prev_manifest and state == old_docs and not rebuild:
+    if prev_manifest and state == old_docs and not rebuild and prev_manifest.get("gazetteer") == MINER_VERSION:
         report.documents = len([d for d in state if d != "catalog.json"])
         report.chunks = len(previous.chunks)
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
@@ -231,9 +236,11 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         # unreadable files with their hash and reason: retried only when they change (or on --rebuild)
         "skipped": skipped,
         "n_chunks": len(chunks),
+        "gazetteer": MINER_VERSION,  # the rules the stored names were mined by
         "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
     }
-    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id))
+    names = {**_kept_names(previous, kept_docs), **mine_corpus(fresh_docs)}  # places and organisations per document
+    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id), names)
     report.documents, report.chunks, report.index_path = len(documents), len(chunks), str(path)
     report.seconds = time.perf_counter() - t0
     return report
@@ -253,6 +260,17 @@ def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], No
     except IndexError_ as exc:
         log(f"The previous index is unusable ({exc}); building a new one from scratch.")
         return None
+
+
+def _kept_names(previous, kept_docs: list[Document]) -> dict:
+    """The mined names of unchanged documents, from the previous version (mined anew if it has none)."""
+    if not kept_docs:
+        return {}
+    if previous is None or previous.names is None or previous.manifest.get("gazetteer") != MINER_VERSION:
+        return mine_corpus(kept_docs)
+    missing = [d for d in kept_docs if d.doc_id not in previous.names]
+    return {**{d.doc_id: previous.names[d.doc_id] for d in kept_docs if d.doc_id in previous.names},
+            **mine_corpus(missing)}
 
 
 def _reuse(previous, kept_docs: list[Document]):

@@ -4,7 +4,7 @@ Layout of the index folder::
 
     CURRENT              name of the live version folder (replaced atomically)
     .lock                held by the one process building (``index_lock``)
-    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json
+    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json, gazetteer.json
 
 A build writes a whole new version folder and then swaps CURRENT, so an interrupted
 build leaves the previous index usable. Writers take the lock; readers take none and
@@ -65,6 +65,15 @@ class IndexStore:
     chunks: list[Chunk]
     tokens: list[list[str]]
     documents: dict[str, Document]
+    names: dict | None = None  # doc_id -> rag.gazetteer.DocNames: places and organisations each names
+
+    def gazetteer(self):
+        """The corpus's places and organisations (mined at open for an index that lacks them)."""
+        from rag.gazetteer import Gazetteer, mine_corpus
+
+        if self.names is None:
+            self.names = mine_corpus(self.documents.values())
+        return Gazetteer(self.names)
 
     @property
     def created_at(self) -> float:
@@ -109,7 +118,7 @@ def _document_from_dict(d: dict) -> Document:
 
 
 def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: list[Chunk],
-                  tokens: list[list[str]], documents: list[Document]) -> Path:
+                  tokens: list[list[str]], documents: list[Document], names: dict | None = None) -> Path:
     """Write a complete new version, then point CURRENT at it; old versions are removed.
 
     The caller holds ``index_lock``: CURRENT only ever changes under it, and only this
@@ -127,6 +136,9 @@ def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: 
         (tmp / "documents.json").write_text(
             json.dumps([_document_to_dict(d) for d in documents], ensure_ascii=False), encoding="utf-8"
         )
+        if names is not None:
+            (tmp / "gazetteer.json").write_text(
+                json.dumps({doc: n.to_dict() for doc, n in names.items()}, ensure_ascii=False), encoding="utf-8")
         # the manifest goes last: a version folder without one is never loaded
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         final = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{tmp.name[-6:]}"
@@ -287,13 +299,23 @@ def _load_version(version: Path) -> IndexStore:
                 tokens.append(row.pop("tokens"))
                 chunks.append(Chunk.from_dict(row))
         documents = {d["doc_id"]: _document_from_dict(d) for d in json.loads((version / "documents.json").read_text(encoding="utf-8"))}
+        names = _read_names(version)
     except IndexStale:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"the index in {version} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]}); {fix}") from exc
     if faiss_index.ntotal != len(chunks) or faiss_index.d != manifest["embedding"]["dim"]:
         raise IndexCorrupt(f"the index in {version} is inconsistent ({faiss_index.ntotal} vectors, {len(chunks)} chunks); {fix}")
-    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents)
+    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents, names)
+
+
+def _read_names(version: Path) -> dict | None:
+    from rag.gazetteer import DocNames
+
+    path = version / "gazetteer.json"
+    if not path.is_file():
+        return None  # built before gazetteers: mined when first needed
+    return {doc: DocNames.from_dict(d) for doc, d in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
 def read_vectors(store: IndexStore) -> np.ndarray:

@@ -64,9 +64,14 @@ def test_chat_streams_cited_answer_and_opens_the_source(page, ui_url, artifacts_
     assert "甘肃省2025年" in text  # the rewritten question is shown
     page.screenshot(path=str(artifacts_dir / "ui-followup.png"), full_page=True)
 
+    third = _ask(page, "它的水土保持率呢？", 2)  # the chain goes on from the resolved 2025 question
+    text = third.inner_text()
+    assert "61.34%" in text and "甘肃省2025年水土保持率" in text
+    page.screenshot(path=str(artifacts_dir / "ui-followup-chain.png"), full_page=True)
+
 
 def test_refusal_looks_different_and_offers_passages(page, artifacts_dir):
-    message = _ask(page, "谁赢得了2018年世界杯？", 2)
+    message = _ask(page, "谁赢得了2018年世界杯？", 3)
     assert message.locator("blockquote").count() == 1  # set apart from answers
     assert "没有找到" in message.inner_text()
     assert page.locator("#sources details.closest").count() > 0

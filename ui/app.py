@@ -81,7 +81,7 @@ def build_app(service, *, concurrency: int = 4):
         try:
             events = service.ask_stream(question, k=int(k) if k else None, mode=mode or None, docs=docs or None,
                                         answer_mode=answer_mode or None,
-                                        history=recent_history(x["question"] for x in turns))
+                                        history=recent_history(x["turn"] for x in turns if x.get("turn")))
             for kind, payload in events:
                 if kind == "retrieved":
                     yield chat, turns, render.retrieved_preview(payload, lang, documents), gr.skip()
@@ -93,17 +93,20 @@ def build_app(service, *, concurrency: int = 4):
                     answer = payload
                     chat[-1] = {"role": "assistant", "content": render.chat_message(answer, turn)}
                     turns.append({"question": question, "lang": answer.lang, "chat_index": len(chat) - 1,
-                                  "answer": answer.to_dict(), "sources_html": render.turn_sources(answer, turn, documents)})
+                                  "answer": answer.to_dict(), "turn": answer.as_turn(),
+                                  "sources_html": render.turn_sources(answer, turn, documents)})
                     yield chat, turns, render.sources_panel(turns, documents, answer.lang), gr.skip()
         except Exception as exc:  # shown in the chat; the server keeps serving
             chat[-1] = {"role": "assistant", "content": render.error_message(_error_text(exc), lang)}
             yield chat, turns, render.sources_panel(turns, documents, lang), gr.skip()
 
     def api_ask(question: str, k: int = 0, mode: str = "", docs: list[str] | None = None,
-                answer_mode: str = "", history: list[str] | None = None) -> dict:
+                answer_mode: str = "", history: list | None = None) -> dict:
         """Answer one question; returns Answer.to_dict(), or {"error": …, "status": 400|500} when it cannot.
 
-        Every input is checked (types, k 1–50, history and question length: rag.limits) before any work.
+        ``history``: the conversation's earlier turns, oldest first — questions, or earlier replies of
+        this API (question/answer/citations; the rest of a reply is ignored). Every input is checked
+        (types, k 1–50, history and question length: rag.limits) before any work.
         """
         try:
             request = check_request(settings, question, k=None if k == 0 else k, mode=mode, docs=docs,
