@@ -137,7 +137,7 @@ def write_report(out: Path, rows: Sequence[dict], summaries: dict[str, dict], me
     with open(folder / "results.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    text = "\n".join([f"# Conversation evaluation", "", f"`{meta['command']}` — {meta['seconds']} s", "",
+    text = "\n".join(["# Conversation evaluation", "", f"`{meta['command']}` — {meta['seconds']} s", "",
                       totals_table(summaries), "", "Rates in %. A turn is right when it states every must_include "
                       "fact, or refuses an unanswerable turn.", "", "## Every turn", *turn_lines(rows), ""])
     (folder / "summary.md").write_text(text, encoding="utf-8")
