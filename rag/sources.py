@@ -32,9 +32,9 @@ class Sources:
 
     def files(self) -> tuple[dict[str, Path], list[CorpusProblem]]:
         """doc_id -> path of every document, and the user files left out because a base document has their name."""
-        found = {p.relative_to(self.base).as_posix(): p for p in _documents_in(self.base, required=True)}
+        found = {p.relative_to(self.base).as_posix(): p for p in documents_in(self.base, required=True)}
         problems = []
-        for path in _documents_in(self.user, required=False):
+        for path in documents_in(self.user, required=False):
             doc_id = path.relative_to(self.user).as_posix()
             if doc_id in found:
                 problems.append(CorpusProblem(doc_id, f"{path} has the name of a document of the base corpus "
@@ -63,7 +63,8 @@ class Sources:
         return True
 
 
-def _documents_in(folder: Path, required: bool) -> list[Path]:
+def documents_in(folder: Path, required: bool) -> list[Path]:
+    """Document files under a folder; hidden files and folders (.lock, an upload being staged) are not documents."""
     if not folder.exists():
         if required:
             raise DocumentError(f"corpus folder {folder} does not exist")
@@ -71,7 +72,8 @@ def _documents_in(folder: Path, required: bool) -> list[Path]:
     if not folder.is_dir():
         raise DocumentError(f"corpus path {folder} is not a folder")
     return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith("."))
+                  if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def entry_hash(entry: dict | None) -> str | None:
