@@ -154,7 +154,7 @@ def _read_docx(path: Path) -> Extracted:
 def _plausible_title(value) -> str | None:
     """A file's title property, unless it is the usual junk ("Microsoft Word - x.doc", "untitled")."""
     title = str(value or "").strip()
-    if not 2 <= len(title) <= 80 or re.search(r"(?i)microsoft|untitled|^无标题|\.(docx?|pdf|wps)$", title):
+    if not 2 <= len(title) <= 80 or re.search(r"(?i)microsoft|untitled|^无标题|\.(docx?|pdf|wps|html?)$|^about:|://", title):
         return None
     return title
 
