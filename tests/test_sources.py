@@ -93,10 +93,16 @@ needs_font = pytest.mark.skipif(not shutil.os.path.exists(FONT), reason="needs f
 
 @needs_font
 @tesseract
-def test_scanned_pdf_is_read_by_ocr(tmp_path):
-    pdf = _scan_pdf(tmp_path / "scan.pdf", SCAN)
+def test_scanned_pdf_is_read_by_ocr_and_answers_questions(kb):
+    from rag.service import RagService
+
+    settings, _ = kb
+    pdf = _scan_pdf(settings.user_corpus_dir / "xining-scan.pdf", SCAN)
     text = read_file(pdf).text
     assert "湿地保护率提高至68%" in text and "新建城市湿地公园9处" in text
+    answer = RagService.open(settings, log=lambda m: None).ask("西宁市2030年湿地保护率目标是多少？")
+    assert not answer.refused and "68%" in answer.text
+    assert answer.citations[0].chunk.doc_id == "xining-scan.pdf"
 
 
 @needs_font

@@ -188,6 +188,8 @@ def build_app(service, *, concurrency: int = 4, policy: EditPolicy | None = None
         demo.load(lambda: kb_refresh(True), None, refresh_outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency)
     demo.policy_qa_i18n = i18n
+    # Gradio refuses far larger uploads itself (bounding disk use); ours says the limit for the rest
+    demo.policy_qa_max_file_size = int(settings.max_upload_mb * 2e6)
     return demo
 
 
@@ -244,10 +246,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4, auth=None):
+def serve(service, host: str = "127.0.0.1", port: int | None = None, *, concurrency: int = 4, auth=None,
+          policy: EditPolicy | None = None):
     """Start the app in a background thread (tests, load test); returns (demo, url). Stop with demo.close()."""
     port = port or free_port(host)
-    demo = launch(build_app(service, concurrency=concurrency), host, port, block=False, quiet=True, auth=auth)
+    policy = policy or EditPolicy(service.settings.ui_editing, host, bool(auth))
+    demo = launch(build_app(service, concurrency=concurrency, policy=policy), host, port, block=False, quiet=True, auth=auth)
     return demo, f"http://{host}:{port}/"
 
 
@@ -268,6 +272,7 @@ def launch(demo, host: str = "127.0.0.1", port: int = 7860, *, block: bool = Tru
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
                 theme=theme, css=(HERE / "app.css").read_text(encoding="utf-8"), head=head, i18n=demo.policy_qa_i18n,
                 ssr_mode=False, footer_links=["api", "settings"], show_error=False, quiet=quiet, auth=auth,
+                max_file_size=getattr(demo, "policy_qa_max_file_size", None),
                 auth_message="绿策问答 · Policy Q&A" if auth else None)
     return demo
 
@@ -291,7 +296,8 @@ def cmd_ui(args) -> int:
     settings = settings_from(args)
     auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
     service = open_service(args)
-    demo = build_app(service, concurrency=max(1, args.concurrency))
+    policy = EditPolicy(settings.ui_editing, args.host, bool(auth))
+    demo = build_app(service, concurrency=max(1, args.concurrency), policy=policy)
     login = f" (login required: {len(auth)} user(s))" if auth else ""
     print(f"绿策问答 UI: http://{args.host}:{args.port}{login}  (Ctrl+C to stop)", flush=True)
     launch(demo, args.host, args.port, block=True, quiet=True, auth=auth)

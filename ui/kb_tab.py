@@ -100,8 +100,9 @@ def build_tab(api: KbApi, i18n):
         replace = gr.Checkbox(label=i18n("kb_replace"), value=False)
         add_btn = gr.Button(i18n("kb_add_btn"), variant="primary", elem_id="kb-add")
     with gr.Accordion(i18n("kb_remove"), open=False, visible=refusal is None):
+        # custom values: API clients name any document; rag.kb checks it (the choices are only a convenience)
         remove_choice = gr.Dropdown(added_choices(listing), multiselect=True, label=i18n("kb_remove_pick"),
-                                    elem_id="kb-remove-choice")
+                                    allow_custom_value=True, elem_id="kb-remove-choice")
         remove_btn = gr.Button(i18n("kb_remove_btn"), variant="stop", elem_id="kb-remove")
     if refusal:
         gr.Markdown(f"*{refusal}*", elem_id="kb-readonly")
