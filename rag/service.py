@@ -103,9 +103,16 @@ class RagService:
             return report
 
     def follow_index(self) -> bool:
-        """Load the index version another process wrote (e.g. `rag add` while `rag ui` runs); True if it did."""
-        with self._update_lock:
+        """Load the index version another process wrote (e.g. `rag add` while `rag ui` runs); True if it did.
+
+        Never waits: while this process is updating the index, the update loads the result itself.
+        """
+        if not self._update_lock.acquire(blocking=False):
+            return False
+        try:
             return self._load_current(None)
+        finally:
+            self._update_lock.release()
 
     def _load_current(self, on_progress: ProgressFn | None) -> bool:
         try:

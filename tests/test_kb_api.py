@@ -107,3 +107,17 @@ def test_document_view_escapes_and_marks_the_sentence():
     assert "一、目标" in html.split("dv-text")[0]  # the breadcrumb names the section
     assert docview.parse_request('{"doc": "d.txt", "start": -3, "s": "x"}') == {"doc": "d.txt", "start": 0, "end": 0, "s": 0, "e": 0}
     assert docview.parse_request("not json") is None
+
+
+def test_logged_in_users_may_edit(tiny_service, tmp_path):
+    from gradio_client import Client, handle_file
+
+    doc = tmp_path / "empty.md"
+    doc.write_text("", encoding="utf-8")
+    demo, url = _server(tiny_service, auth=[("alice", "s3cret-pw")])
+    try:
+        client = Client(url, auth=("alice", "s3cret-pw"), verbose=False)
+        result = client.predict([handle_file(str(doc))], "", "", "", False, api_name="/kb_add")
+        assert result["status"] == 400 and "empty.md: the file is empty" in result["error"]  # past the login check
+    finally:
+        demo.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 from rag.limits import check_request, recent_history
 from rag.text import detect_language
 
-from . import kb_tab, reader, render
+from . import render
 from .auth import EditPolicy, exposure_warning, parse_auth
 from .feedback import COMMENT_MAX_CHARS, FeedbackLog
 from .texts import EXAMPLES, I18N_TEXT
@@ -64,6 +64,8 @@ def doc_choices(service) -> list[tuple[str, str]]:
 def build_app(service, *, concurrency: int = 4, policy: EditPolicy | None = None):
     """The whole UI. ``policy`` says who may change the documents (default: local use, RAG_UI_EDITING)."""
     import gradio as gr
+
+    from . import kb_tab, reader  # they import gradio: not at module level, so `rag ask` starts fast
 
     i18n = gr.I18n(**I18N_TEXT)
     feedback = FeedbackLog(service.settings.feedback_path, service.settings.feedback_max_chars)
