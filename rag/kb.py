@@ -48,6 +48,14 @@ class KnowledgeBase:
     def user_dir(self) -> Path:
         return self.sources.user
 
+    def _check_folder(self) -> None:
+        """The user folder must be a folder of its own: not inside the installed package, not the base corpus."""
+        user, base, package = self.user_dir.resolve(), self.sources.base.resolve(), Path(__file__).resolve().parent
+        for other, what in ((package, "the installed package"), (base, "the base corpus")):
+            if user == other or other in user.parents or user in other.parents:
+                raise UploadError(f"RAG_USER_CORPUS_DIR ({user}) overlaps {what} ({other}); documents are only added "
+                                  "to a folder of their own: set RAG_USER_CORPUS_DIR to another folder")
+
     def _lock(self) -> FileLock:
         """Changes to the user folder (files and catalog), one process at a time."""
         self.user_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +65,7 @@ class KnowledgeBase:
     def stage(self, files: list[tuple[Path, str]], title: str | None = None, publisher: str | None = None,
               date: str | None = None, replace: bool = False) -> Staged:
         """Check a batch of (path, file name) and copy it aside; UploadError lists every problem, nothing is kept."""
+        self._check_folder()
         if not files:
             raise UploadError("no file given")
         if len(files) > self.settings.max_upload_files:
@@ -123,6 +132,7 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ removing
     def check_removal(self, doc_ids: list[str]) -> list[str]:
         """The documents that may be removed, or UploadError saying why not (base corpus, unknown)."""
+        self._check_folder()
         doc_ids = [d for d in dict.fromkeys(str(d).strip() for d in doc_ids or []) if d]
         if not doc_ids:
             raise UploadError("no document given")

@@ -15,6 +15,7 @@ from rag.kb import KnowledgeBase
 from rag.kb_jobs import KbJobs
 from rag.settings import get_settings
 from rag.uploads import UploadError, clean_name, sniff
+from tests.conftest import CORPUS
 from tests.test_index_safety import make_corpus, rag
 
 NEW_DOC = "青海省湿地保护方案\n一、主要目标\n到2030年，青海省湿地保护率提高至75%，新建国家湿地公园12处。"
@@ -88,6 +89,9 @@ def test_a_refused_batch_changes_nothing(kb_service, tmp_path):
         kb.stage([(good, "gansu.txt")])
     with pytest.raises(UploadError, match="date '21/4/2025'"):
         kb.stage([(good, "good.txt")], date="21/4/2025")
+    for folder in (settings.corpus_dir, CORPUS):  # never into the base corpus or the installed package
+        with pytest.raises(UploadError, match="RAG_USER_CORPUS_DIR .* overlaps"):
+            KnowledgeBase(settings.model_copy(update={"user_corpus_dir": folder}), kb_service).stage([(good, "good.txt")])
 
 
 def test_question_during_indexing_uses_the_previous_index(kb_service, tmp_path):
