@@ -81,6 +81,7 @@ class KnowledgeBase:
         if problems:
             raise UploadError("\n".join(problems))
         self.user_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(self.user_dir)
         folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.user_dir))
         for c in checked:
             shutil.copyfile(c.source, folder / c.name)
@@ -194,6 +195,18 @@ class KnowledgeBase:
         return {"documents": rows, "skipped": skipped, "chunks": len(chunks), "version": store.path.name,
                 "created_at": manifest.get("created_at"), "corpus_dir": str(self.sources.base),
                 "user_corpus_dir": str(self.user_dir)}
+
+
+def _remove_stale_staging(folder: Path, max_age_s: float = 86_400) -> None:
+    """Staged uploads a killed process never moved in (a day old: no live job waits that long)."""
+    import time
+
+    for entry in folder.glob(f"{STAGING_PREFIX}*"):
+        try:
+            if entry.is_dir() and time.time() - entry.stat().st_mtime > max_age_s:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _files(folder: Path) -> list[Path]:
