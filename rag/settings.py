@@ -35,7 +35,6 @@ class Settings(BaseSettings):
         None, description="Writable folder of the documents added with `rag add` or the UI; default cache_dir/user-corpus.")
     max_upload_mb: float = Field(50.0, gt=0, description="Largest document that may be added (MB).")
     max_upload_files: int = Field(20, ge=1, le=1000, description="Most documents added at once.")
-    ocr_languages: str = Field("chi_sim+eng", description="Tesseract languages for PDF pages without a text layer.")
     # --- chunking (sizes in tiktoken cl100k tokens) ---------------------------
     chunk_size: int = Field(320, ge=32, le=4096)
     chunk_overlap: int = Field(48, ge=0, le=1024)
