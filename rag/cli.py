@@ -10,13 +10,14 @@ import textwrap
 import time
 
 # Commands that live with their own layer register themselves here.
-EXTRA_COMMANDS = ("rag.batch", "ui.app", "eval.harness")
+EXTRA_COMMANDS = ("rag.kb_cli", "rag.batch", "ui.app", "eval.harness")
 
 EXAMPLES = """examples:
   rag ask "甘肃省2030年森林覆盖率目标是多少？"
   rag ask "What is Gansu's forest coverage target for 2030?" --json
   rag ask "那2025年呢？" --history earlier-questions.txt   # a follow-up in a conversation
   rag index --corpus ~/my-policies          # index your own folder
+  rag add 青海湿地方案.pdf --date 2025-06     # add a document to the knowledge base
   rag info
 """
 
@@ -190,7 +191,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     emb, st = info["embedding"], info["settings"]
     age = time.time() - (info["created_at"] or time.time())
     print(f"Index:      {info['index']}  (built {age / 60:.0f} min ago, {info['faiss']})")
-    print(f"Corpus:     {info['corpus']}")
+    print(f"Corpus:     {info['corpus']}  (read-only)")
+    print(f"Added:      {service.settings.resolved_user_corpus_dir()}  (`rag add` / `rag remove`)")
     print(f"Embedding:  {emb['backend']}:{emb['model']} (dim {emb['dim']}, prompts {emb['query_prompt']!r}/{emb['passage_prompt']!r})")
     print(f"Chunking:   {st['chunk_size']} tokens, overlap {st['chunk_overlap']} ({st['tokenizer']})")
     print(f"Documents:  {len(info['documents'])}, chunks: {info['chunks']}")
@@ -199,6 +201,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  {d['doc']}  {d['chunks']:4d} chunks  {d['title']}" + (f"  ({meta})" if meta else ""))
     for doc, why in sorted(service.store.manifest.get("skipped", {}).items()):
         print(f"  skipped {doc}: {why.get('reason', '')} (retried when the file changes, or with `rag index --rebuild`)")
+    for doc, why in sorted(service.store.manifest.get("conflicts", {}).items()):
+        print(f"  left out {doc}: {why}")
     return 0
 
 

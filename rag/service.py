@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from index.builder import BuildReport, build_index, check_embedding, staleness
-from index.store import IndexMissing, IndexStale, IndexStore, load_store, read_manifest
+from index.builder import BuildReport, ProgressFn, build_index, check_embedding, staleness
+from index.store import IndexError_, IndexMissing, IndexStale, IndexStore, load_store, pointer_name, read_manifest
 
 from .answer.extractive import ExtractiveAnswerer
 from .answer.sentences import SentenceVectors
@@ -28,19 +28,46 @@ from .settings import Settings, get_settings
 from .types import Answer, Hit
 
 
+@dataclass(frozen=True)
+class Live:
+    """One index version with everything that answers from it. A question uses one Live from start
+    to end, so an index update swapping in the next version never mixes two versions in an answer."""
+
+    store: IndexStore
+    dense: DenseRetriever
+    lexical: LexicalRetriever
+    sentences: SentenceVectors
+    answerer: ExtractiveAnswerer
+    resolver: Resolver  # follow-ups, with the places and organisations mined into this version
+
+    @classmethod
+    def load(cls, settings: Settings, embedder: Embedder, store: IndexStore,
+             log: Callable[[str], None] | None = None) -> "Live":
+        sentences = sentence_vectors(settings, embedder, store, log)
+        lexical = LexicalRetriever(store)
+        return cls(store, DenseRetriever(store, embedder), lexical, sentences,
+                   ExtractiveAnswerer(store, sentences, embedding=embedder_key(embedder)),
+                   Resolver(store.gazetteer(), lexical.vocabulary))
+
+
 class RagService:
     def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
                  log: Callable[[str], None] | None = None):
         self.settings = settings
         self.embedder = embedder
-        self.store = store
-        self.dense = DenseRetriever(store, embedder)
-        self.lexical = LexicalRetriever(store)
-        self.sentences = sentence_vectors(settings, embedder, store, log)
-        self.answerer = ExtractiveAnswerer(store, self.sentences, embedding=embedder_key(embedder))
-        self.resolver = Resolver(store.gazetteer(), self.lexical.vocabulary)
+        self.live = Live.load(settings, embedder, store, log)
+        self._log = log
         self._llm = None
         self._llm_lock = threading.Lock()
+        self._update_lock = threading.Lock()  # one index update (and swap) at a time in this process
+
+    # The current version's parts; a question takes ``self.live`` once instead (see Live).
+    store = property(lambda self: self.live.store)
+    dense = property(lambda self: self.live.dense)
+    lexical = property(lambda self: self.live.lexical)
+    sentences = property(lambda self: self.live.sentences)
+    answerer = property(lambda self: self.live.answerer)
+    resolver = property(lambda self: self.live.resolver)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -69,6 +96,43 @@ class RagService:
     def build(settings: Settings, rebuild: bool = False, progress: bool | None = None) -> BuildReport:
         return build_index(settings, load_embedder(settings), rebuild=rebuild, progress=progress)
 
+    # ------------------------------------------------------------------ updating while serving
+    def update_index(self, on_progress: ProgressFn | None = None) -> BuildReport:
+        """Bring the index up to date with the corpus folders, then swap the new version in.
+
+        Questions asked meanwhile are answered from the version already loaded; the swap happens
+        only once the new version is written and ready to answer (its sentence vectors included).
+        """
+        with self._update_lock:
+            report = build_index(self.settings, self.embedder, progress=False, log=self._log or (lambda m: None),
+                                 on_progress=on_progress)
+            self._load_current(on_progress)
+            return report
+
+    def follow_index(self) -> bool:
+        """Load the index version another process wrote (e.g. `rag add` while `rag ui` runs); True if it did.
+
+        Never waits: while this process is updating the index, the update loads the result itself.
+        """
+        if not self._update_lock.acquire(blocking=False):
+            return False
+        try:
+            return self._load_current(None)
+        finally:
+            self._update_lock.release()
+
+    def _load_current(self, on_progress: ProgressFn | None) -> bool:
+        try:
+            name = pointer_name(self.settings.resolved_index_dir())
+        except IndexError_:
+            return False
+        if name is None or name == self.store.path.name:
+            return False
+        if on_progress:
+            on_progress("loading", 0, 1)
+        self.live = Live.load(self.settings, self.embedder, load_store(self.settings.resolved_index_dir()), self._log)
+        return True
+
     # ------------------------------------------------------------------ asking
     @property
     def documents(self) -> list[str]:
@@ -82,20 +146,25 @@ class RagService:
                  step: "Step | None" = None) -> tuple[Query, list[Hit]]:
         """Passages for a question; ``step`` (from ``resolve``) carries a follow-up's reading
         language, the asker's language and the previous turn as a prior."""
+        return self._retrieve(self.live, question, k, mode, docs, timings, step)
+
+    def _retrieve(self, live: Live, question: str, k: int | None, mode: str | None,
+                  docs: Iterable[str] | None, timings: dict | None,
+                  step: "Step | None" = None) -> tuple[Query, list[Hit]]:
         timings = {} if timings is None else timings
         k = k or self.settings.top_k
         mode = mode or self.settings.retrieval_mode
-        wanted = self._check_docs(docs)
+        wanted = self._check_docs(docs, live.store)
         t0 = time.perf_counter()
-        query = self.analyze(question, step.lang if step else None)
+        query = analyze(question, live.lexical.vocabulary, step.lang if step else None)
         if step and step.reply_lang != query.lang:
             query.reply_lang = step.reply_lang
         if mode != "lexical":
-            self.dense.embed(query)
+            live.dense.embed(query)
         t1 = time.perf_counter()
-        retriever = make_retriever(mode, self.dense, self.lexical, self.settings.rrf_k, self.sentences)
+        retriever = make_retriever(mode, live.dense, live.lexical, self.settings.rrf_k, live.sentences)
         if step and step.prior:
-            retriever = PriorRetriever(retriever, self.lexical, step.prior, self.settings.rrf_k)
+            retriever = PriorRetriever(retriever, live.lexical, step.prior, self.settings.rrf_k)
         hits = retriever.retrieve(query, k, wanted)
         t2 = time.perf_counter()
         timings.update(embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
@@ -124,13 +193,15 @@ class RagService:
         if answer_mode not in ("extractive", "llm"):
             raise ValueError(f"unknown answer mode {answer_mode!r}; use extractive or llm")
         t0 = time.perf_counter()
+        live = self.live  # this question's index version, whatever an update swaps in meanwhile
         step = self.resolve(question, history)
         search_question = step.text
         timings: dict[str, float] = {"resolve_ms": (time.perf_counter() - t0) * 1000}
-        query, hits = self.retrieve(search_question, k, mode, docs, timings, step=step)
+        query, hits = self._retrieve(live, search_question, k, mode, docs, timings, step)
         yield "retrieved", hits
         t1 = time.perf_counter()
-        answer = self._check_year(self._check_subject(self.answerer.answer(query, hits), query, hits, step), query, hits, step)
+        answer = live.answerer.answer(query, hits)
+        answer = self._check_year(self._check_subject(answer, query, hits, step), query, hits, step)
         if answer_mode == "llm":
             answer = yield from self._llm_stream(query, hits, answer, history)
         else:
@@ -249,13 +320,13 @@ class RagService:
             return bool(here) and here[0].score >= RELATED_SHARE * best[0].score
         return related
 
-    def _check_docs(self, docs: Iterable[str] | None) -> set[str] | None:
+    def _check_docs(self, docs: Iterable[str] | None, store: IndexStore) -> set[str] | None:
         if not docs:
             return None
         wanted = set(docs)
-        unknown = wanted - set(self.store.documents)
+        unknown = wanted - set(store.documents)
         if unknown:
-            raise ValueError(f"unknown document(s): {', '.join(sorted(unknown))}; indexed: {', '.join(self.documents)}")
+            raise ValueError(f"unknown document(s): {', '.join(sorted(unknown))}; indexed: {', '.join(sorted(store.documents))}")
         return wanted
 
     def info(self) -> dict:
