@@ -3,6 +3,7 @@
 # with its test extras.
 #   bash setup.sh                 # the product and its tests
 #   bash setup.sh --with-browser  # also Chromium + CJK fonts for the browser test (apt, needs root)
+#   bash setup.sh --with-ocr      # also Tesseract + its Chinese model, to read scanned PDFs (apt, needs root)
 #   bash setup.sh --with-ray      # also the optional Ray extra (distributed indexing)
 #   PYTHON=/usr/bin/python3 bash setup.sh   # choose the interpreter the virtualenv is made from
 #
@@ -11,12 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 BASE_PY=${PYTHON:-python3}
-WITH_BROWSER=0; WITH_RAY=0
+WITH_BROWSER=0; WITH_RAY=0; WITH_OCR=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) WITH_BROWSER=1 ;;
+    --with-ocr) WITH_OCR=1 ;;
     --with-ray) WITH_RAY=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (see: bash setup.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,12 +45,22 @@ export PIP_CONSTRAINT="$PWD/constraints.txt"
 EXTRAS="test"; [[ $WITH_RAY == 1 ]] && EXTRAS="test,ray"
 "$PY" -m pip install --disable-pip-version-check -q -e ".[${EXTRAS}]"
 
+# System packages (Debian/Ubuntu, non-interactive): only what is asked for and missing.
+APT=()
 if [[ $WITH_BROWSER == 1 ]]; then
-  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
-    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null
+  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null; then
+    APT+=(chromium chromium-driver fonts-noto-cjk)
   fi
+fi
+if [[ $WITH_OCR == 1 ]]; then
+  if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -x chi_sim >/dev/null; then
+    APT+=(tesseract-ocr tesseract-ocr-chi-sim)
+  fi
+fi
+if [[ ${#APT[@]} -gt 0 ]]; then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT[@]}" >/dev/null
 fi
 BIN=$(dirname "$PY")
 echo "Setup complete. Activate with:  source $BIN/activate"

@@ -182,6 +182,10 @@ def cmd_eval(args) -> int:
 
     from .report import terminal_table, write_report
 
+    if args.conversations:
+        from .conversations import cmd_conversations
+
+        return cmd_conversations(args, settings_from(args, answer_mode=args.answer_mode))
     if args.dataset:
         path = Path(args.dataset)
         if not path.is_file():
@@ -228,6 +232,12 @@ def register(sub, common, query) -> None:
                         "user-test: user-phrased questions never tuned on; user-dev: the split the scorer is "
                         "fitted on; regression: eval/dataset.jsonl, written from the documents' wording")
     p.add_argument("--dataset", metavar="FILE", help="evaluate this JSON-lines file instead of the bundled sets")
+    p.add_argument("--conversations", action="store_true",
+                   help="score the conversation set (eval/conversations.jsonl) turn by turn with history: turn, "
+                        "first-turn, follow-up and new-topic accuracy, unanswerable follow-ups refused; the report "
+                        "shows every rewritten question")
+    p.add_argument("--split", choices=["dev", "test"],
+                   help="with --conversations: only this split (default both; tune on dev, read only test totals)")
     p.add_argument("--lang", choices=["zh", "en", "both"], default="both", help="question language (default both)")
     p.add_argument("--config", action="extend", nargs="+", metavar="NAME", choices=CONFIGS,
                    help=f"configurations to compare (repeatable; default all: {', '.join(CONFIGS)})")

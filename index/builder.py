@@ -1,4 +1,4 @@
-"""Building and incrementally updating the index from a corpus folder."""
+"""Building and incrementally updating the index from the corpus (base folder and user folder)."""
 from __future__ import annotations
 
 import sys
@@ -10,14 +10,20 @@ from typing import Callable
 import numpy as np
 
 from rag.chunking import ChunkSettings, chunk_document
-from rag.documents import CLEANER_VERSION, CorpusProblem, list_corpus_files, load_catalog, load_document, DocumentError
+from rag.documents import CLEANER_VERSION, CorpusProblem, load_document, DocumentError
+from rag.readers import NeedsOcr
 from rag.embeddings import Embedder, EmbeddingCache, embedder_key, model_identity
+from rag.gazetteer import MINER_VERSION, mine_corpus
 from rag.settings import Settings
+from rag.sources import Sources, entry_hash
 from rag.text import search_tokens
 from rag.types import Chunk, Document
 
 from .store import (FORMAT_VERSION, EmbeddingMismatch, IndexCorrupt, IndexError_, clean_stale_builds, index_lock,
                     load_store, pointer_name, read_manifest, write_version)
+
+
+ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -34,6 +40,7 @@ class BuildReport:
     seconds: float = 0.0
     up_to_date: bool = False
     index_path: str = ""
+    version: str = ""  # the version folder written (or the live one when up to date)
 
     def summary(self) -> str:
         if self.up_to_date:
@@ -57,36 +64,62 @@ def settings_fingerprint(settings: Settings) -> dict:
             "cleaner_version": CLEANER_VERSION, "tokenizer": "tiktoken:cl100k_base"}
 
 
-def corpus_state(folder: Path, previous: dict | None) -> dict[str, dict]:
-    """doc_id -> {sha256, size, mtime}; unchanged size+mtime reuse the previous hash."""
+def corpus_state(sources: Sources, previous: dict | None) -> tuple[dict[str, dict], list[CorpusProblem]]:
+    """doc_id -> {sha256, size, mtime, meta} of every document, and the files left out (name clashes).
+
+    An unchanged size and mtime reuse the previous hash; ``meta`` fingerprints the document's
+    catalog entry, so a new title re-indexes that document alone.
+    """
     import hashlib
 
     prev_docs = known_files(previous)
+    catalog = sources.catalog()
+    files, problems = sources.files()
     state = {}
-    for path in list_corpus_files(folder):
-        doc_id = path.relative_to(folder).as_posix()
+    for doc_id, path in files.items():
         st = path.stat()
         old = prev_docs.get(doc_id)
         if old and old.get("size") == st.st_size and old.get("mtime") == st.st_mtime_ns:
             sha = old["sha256"]
         else:
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        state[doc_id] = {"sha256": sha, "size": st.st_size, "mtime": st.st_mtime_ns}
-    catalog = folder / "catalog.json"
-    if catalog.is_file():
-        state["catalog.json"] = {"sha256": hashlib.sha256(catalog.read_bytes()).hexdigest()}
-    return state
+        state[doc_id] = {"sha256": sha, "size": st.st_size, "mtime": st.st_mtime_ns, "meta": entry_hash(catalog.get(doc_id))}
+    return state, problems
 
 
 def known_files(manifest: dict | None) -> dict[str, dict]:
-    """Every corpus file the manifest accounts for, indexed or skipped: {sha256, size, mtime}.
+    """Every corpus file the manifest accounts for, indexed or skipped: {sha256, size, mtime, meta}.
 
     Skipped files (binary, empty, scanned PDFs) count as known, so an unchanged corpus with an
-    unreadable file is up to date instead of being rebuilt on every start.
+    unreadable file is up to date instead of being rebuilt on every start. A scan skipped because
+    OCR was missing counts as changed once OCR is installed, so it is read again.
     """
     manifest = manifest or {}
-    skipped = {k: {f: v[f] for f in ("sha256", "size", "mtime") if f in v} for k, v in manifest.get("skipped", {}).items()}
+    retry = _ocr_now_available(manifest)
+    skipped = {k: {f: v.get(f) for f in ("sha256", "size", "mtime", "meta")}
+               for k, v in manifest.get("skipped", {}).items() if not (retry and v.get("needs") == "ocr")}
     return {**manifest.get("documents", {}), **skipped}
+
+
+def _ocr_now_available(manifest: dict) -> bool:
+    if not any(v.get("needs") == "ocr" for v in manifest.get("skipped", {}).values()):
+        return False
+    from rag import ocr
+
+    return ocr.available()
+
+
+def changed_ids(state: dict[str, dict], old: dict[str, dict]) -> tuple[list[str], list[str], list[str]]:
+    """(added, changed, removed) document ids between two corpus states."""
+    added = sorted(set(state) - set(old))
+    removed = sorted(set(old) - set(state))
+    changed = sorted(d for d in set(state) & set(old) if not _same(state[d], old[d]))
+    return added, changed, removed
+
+
+def _same(info: dict, old: dict) -> bool:
+    """Same file content and same catalog entry."""
+    return (info["sha256"], info.get("meta")) == (old.get("sha256"), old.get("meta"))
 
 
 def check_embedding(manifest: dict, embedder: Embedder) -> None:
@@ -115,13 +148,19 @@ def staleness(settings: Settings, manifest: dict, embedder: Embedder | None = No
         return "it has no sentence vectors for answer scoring: built by an earlier version"
     if Path(manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         return f"it was built from {manifest.get('corpus_dir')}, not {settings.corpus_dir.resolve()}"
-    state = corpus_state(settings.corpus_dir, manifest)
-    old = known_files(manifest)
-    added = sorted(set(state) - set(old))
-    removed = sorted(set(old) - set(state))
-    changed = sorted(d for d in set(state) & set(old) if state[d]["sha256"] != old[d]["sha256"])
+    state, _ = corpus_state(Sources.from_settings(settings), manifest)
+    added, changed, removed = changed_ids(state, known_files(manifest))
     parts = [f"{len(x)} {w}" for x, w in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
-    return ("documents " + ", ".join(parts)) if parts else None
+    if parts:
+        return "documents " + ", ".join(parts)
+    if manifest.get("gazetteer") != MINER_VERSION:  # refreshed without re-embedding anything
+        return "the place and organisation names are missing or were mined by an older version"
+    return None
+
+
+def _complete(manifest: dict) -> bool:
+    """The version holds everything a build now writes (current names, sentence vectors)."""
+    return manifest.get("gazetteer") == MINER_VERSION and "sentences" in manifest
 
 
 def _backend_change(manifest: dict | None, embedder: Embedder | None) -> str | None:
@@ -143,8 +182,11 @@ def _stderr(msg: str) -> None:
 
 
 def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool | None = None,
-                log: Callable[[str], None] | None = None) -> BuildReport:
+                log: Callable[[str], None] | None = None, on_progress: ProgressFn | None = None) -> BuildReport:
     """Build or update the index; only added or changed documents are re-chunked and re-embedded.
+
+    ``on_progress(phase, done, total)`` follows the work ("reading" documents, "embedding"
+    passages, "writing") for a progress bar other than the terminal's.
 
     One writer at a time: the others wait on the index folder's lock, and then usually find
     the index up to date (a --rebuild that waited for another rebuild takes its result).
@@ -157,7 +199,7 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
         if rebuild and waited and _pointer(index_dir) != before and _same_model(index_dir, embedder):
             log("Another process rebuilt the index while this one waited; using its result.")
             rebuild = False
-        return _build_locked(settings, embedder, rebuild, progress, log)
+        return _build_locked(settings, embedder, rebuild, progress, log, on_progress)
 
 
 def _pointer(index_dir: Path) -> str | None:
@@ -176,94 +218,120 @@ def _same_model(index_dir: Path, embedder: Embedder) -> bool:
 
 
 def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progress: bool | None,
-                  log: Callable[[str], None]) -> BuildReport:
+                  log: Callable[[str], None], on_progress: ProgressFn | None) -> BuildReport:
     t0 = time.perf_counter()
-    folder, index_dir = settings.corpus_dir, settings.resolved_index_dir()
-    progress = sys.stderr.isatty() if progress is None else progress
+    index_dir = settings.resolved_index_dir()
+    sources = Sources.from_settings(settings)
     report = BuildReport(index_path=str(index_dir))
     previous = None if rebuild else _previous_store(index_dir, embedder, log)
     prev_manifest = previous.manifest if previous else None
     if prev_manifest and prev_manifest.get("settings") != settings_fingerprint(settings):
         prev_manifest, previous = None, None  # chunking changed: re-chunk all (the cache still saves embedding)
-    if prev_manifest and Path(prev_manifest.get("corpus_dir", "")) != folder.resolve():
+    if prev_manifest and Path(prev_manifest.get("corpus_dir", "")) != settings.corpus_dir.resolve():
         prev_manifest, previous = None, None
     if _backend_change(prev_manifest, embedder):
         log(f"Re-embedding every chunk: {_backend_change(prev_manifest, embedder)}.")
         prev_manifest, previous = None, None  # its vectors come from another engine: none is reused
-    state = corpus_state(folder, prev_manifest)
+    state, conflicts = corpus_state(sources, prev_manifest)
     old_docs = known_files(prev_manifest)
-    old_skipped = (prev_manifest or {}).get("skipped", {})
-    if prev_manifest and state == old_docs and not rebuild and "sentences" in prev_manifest:
-        report.documents = len([d for d in state if d != "catalog.json"])
+    if prev_manifest and state == old_docs and not rebuild and _complete(prev_manifest):
+        report.documents = len(previous.documents)
         report.chunks = len(previous.chunks)
+        report.problems, report.version = conflicts, previous.path.name
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
         return report
 
-    catalog_changed = state.get("catalog.json") != old_docs.get("catalog.json")
-    catalog = load_catalog(folder)
-    kept_docs: list[Document] = []
-    fresh_docs: list[Document] = []
-    skipped: dict[str, dict] = {}
-    for doc_id, info in state.items():
-        if doc_id == "catalog.json":
-            continue
-        if doc_id in old_skipped and old_skipped[doc_id].get("sha256") == info["sha256"]:
-            skipped[doc_id] = {**info, "reason": old_skipped[doc_id].get("reason", "")}  # unchanged: not retried
-            continue
-        old = old_docs.get(doc_id)
-        if previous and old and old["sha256"] == info["sha256"] and not catalog_changed and doc_id in previous.documents:
-            kept_docs.append(previous.documents[doc_id])
-            continue
-        try:
-            fresh_docs.append(load_document(folder / doc_id, folder, catalog))
-            report.changed.append(doc_id)
-        except DocumentError as exc:
-            report.problems.append(CorpusProblem(doc_id, str(exc)))
-        except OSError as exc:
-            report.problems.append(CorpusProblem(doc_id, f"cannot read: {exc}"))
-    skipped.update({p.path: {**state[p.path], "reason": p.reason} for p in report.problems})
-    report.removed = sorted(d for d in old_docs if d not in state and d != "catalog.json")
+    kept_docs, fresh_docs, skipped = _read_documents(sources, state, previous, old_docs, report, on_progress)
+    report.removed = sorted(d for d in old_docs if d not in state)
     if not kept_docs and not fresh_docs:
         raise IndexError_("no document in the corpus could be read:\n"
                           + "\n".join(f"  {doc}: {info['reason']}" for doc, info in sorted(skipped.items())))
+    chunks, vectors, tokens = _chunks_and_vectors(settings, embedder, previous, kept_docs, fresh_docs, report,
+                                                  progress, on_progress)
+    sentences, report.sentences_embedded = _sentence_arrays(settings, embedder, chunks, previous, kept_docs, log,
+                                                            on_progress)
+    documents = kept_docs + fresh_docs
+    readable = {d.doc_id for d in documents}
+    now = time.time()
+    old_times = (prev_manifest or {}).get("indexed_at", {})
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created_at": now,
+        "corpus_dir": str(settings.corpus_dir.resolve()),
+        "user_corpus_dir": str(sources.user.resolve()),
+        "embedding": embedder_key(embedder),
+        "settings": settings_fingerprint(settings),
+        "documents": {k: v for k, v in state.items() if k in readable},
+        # when each document's current version was indexed (kept documents keep their time)
+        "indexed_at": {d: (now if d in report.changed else old_times.get(d, now)) for d in sorted(readable)},
+        # unreadable files with their hash and reason: retried only when they change (or on --rebuild)
+        "skipped": skipped,
+        "conflicts": {p.path: p.reason for p in conflicts},
+        "n_chunks": len(chunks),
+        "gazetteer": MINER_VERSION,  # the rules the stored names were mined by
+        "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
+    }
+    if on_progress:
+        on_progress("writing", 0, 1)
+    names = {**_kept_names(previous, kept_docs), **mine_corpus(fresh_docs)}  # places and organisations per document
+    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id), names,
+                         sentences)
+    report.problems += conflicts
+    report.documents, report.chunks, report.index_path, report.version = len(documents), len(chunks), str(path), path.name
+    report.seconds = time.perf_counter() - t0
+    return report
 
+
+def _read_documents(sources: Sources, state: dict, previous, old_docs: dict, report: BuildReport,
+                    on_progress: ProgressFn | None) -> tuple[list[Document], list[Document], dict[str, dict]]:
+    """(documents kept from the previous index, documents read now, skipped files with reasons)."""
+    old_skipped = previous.manifest.get("skipped", {}) if previous else {}
+    retry_ocr = previous is not None and _ocr_now_available(previous.manifest)
+    files, catalog = sources.files()[0], sources.catalog()
+    kept, todo, skipped = [], [], {}
+    for doc_id, info in state.items():
+        old_skip = old_skipped.get(doc_id)
+        if old_skip and old_skip.get("sha256") == info["sha256"] and not (retry_ocr and old_skip.get("needs") == "ocr"):
+            skipped[doc_id] = {**info, **{k: old_skip[k] for k in ("reason", "needs") if k in old_skip}}  # not retried
+            continue
+        old = old_docs.get(doc_id)
+        if previous and old and doc_id in previous.documents and _same(info, old):
+            kept.append(previous.documents[doc_id])
+            continue
+        todo.append(doc_id)
+    fresh = []
+    for n, doc_id in enumerate(todo):
+        if on_progress:
+            on_progress("reading", n, len(todo))
+        try:
+            fresh.append(load_document(files[doc_id], sources.base, catalog, doc_id=doc_id))
+            report.changed.append(doc_id)
+        except DocumentError as exc:
+            report.problems.append(CorpusProblem(doc_id, str(exc)))
+            skipped[doc_id] = {**state[doc_id], "reason": str(exc), **({"needs": "ocr"} if isinstance(exc, NeedsOcr) else {})}
+        except OSError as exc:
+            report.problems.append(CorpusProblem(doc_id, f"cannot read: {exc}"))
+            skipped[doc_id] = {**state[doc_id], "reason": f"cannot read: {exc}"}
+    return kept, fresh, skipped
+
+
+def _chunks_and_vectors(settings: Settings, embedder: Embedder, previous, kept_docs: list[Document],
+                        fresh_docs: list[Document], report: BuildReport, progress: bool | None,
+                        on_progress: ProgressFn | None):
+    """Chunks, vectors and BM25 tokens of all documents, in a deterministic order; only new chunks are embedded."""
     chunks, vectors, tokens = _reuse(previous, kept_docs)
     report.reused = len(chunks)
     chunk_settings = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
     new_chunks = [c for d in fresh_docs for c in chunk_document(d, chunk_settings)]
-    new_vectors, embedded, computed = _embed(settings, embedder, new_chunks, progress)
+    progress = sys.stderr.isatty() if progress is None else progress
+    new_vectors, embedded, computed = _embed(settings, embedder, new_chunks, progress, on_progress)
     report.embedded, report.identical = embedded, computed - embedded
     report.reused += len(new_chunks) - computed
     chunks += new_chunks
     tokens += [search_tokens(c.context_text()) for c in new_chunks]
     vectors = np.vstack([vectors, new_vectors]) if len(vectors) else new_vectors
-
-    documents = kept_docs + fresh_docs
-    order = sorted(range(len(chunks)), key=lambda i: (chunks[i].doc_id, chunks[i].start))  # deterministic layout
-    chunks = [chunks[i] for i in order]
-    tokens = [tokens[i] for i in order]
-    vectors = vectors[order]
-    readable = {d.doc_id for d in documents}
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "created_at": time.time(),
-        "corpus_dir": str(folder.resolve()),
-        "embedding": embedder_key(embedder),
-        "settings": settings_fingerprint(settings),
-        "documents": {k: v for k, v in state.items() if k in readable or k == "catalog.json"},
-        # unreadable files with their hash and reason: retried only when they change (or on --rebuild)
-        "skipped": skipped,
-        "n_chunks": len(chunks),
-        "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
-    }
-    kept = {d.doc_id for d in kept_docs}
-    reusable = {c.chunk_id for c in chunks if c.doc_id in kept}
-    sentences, report.sentences_embedded = _sentence_arrays(settings, embedder, chunks, previous, reusable, log)
-    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id),
-                         sentences)
-    report.documents, report.chunks, report.index_path = len(documents), len(chunks), str(path)
-    report.seconds = time.perf_counter() - t0
-    return report
+    order = sorted(range(len(chunks)), key=lambda i: (chunks[i].doc_id, chunks[i].start))
+    return [chunks[i] for i in order], vectors[order], [tokens[i] for i in order]
 
 
 def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], None]):
@@ -282,6 +350,17 @@ def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], No
         return None
 
 
+def _kept_names(previous, kept_docs: list[Document]) -> dict:
+    """The mined names of unchanged documents, from the previous version (mined anew if it has none)."""
+    if not kept_docs:
+        return {}
+    if previous is None or previous.names is None or previous.manifest.get("gazetteer") != MINER_VERSION:
+        return mine_corpus(kept_docs)
+    missing = [d for d in kept_docs if d.doc_id not in previous.names]
+    return {**{d.doc_id: previous.names[d.doc_id] for d in kept_docs if d.doc_id in previous.names},
+            **mine_corpus(missing)}
+
+
 def _reuse(previous, kept_docs: list[Document]):
     if not previous or not kept_docs:
         return [], np.zeros((0, 0), np.float32), []
@@ -293,25 +372,30 @@ def _reuse(previous, kept_docs: list[Document]):
     return [previous.chunks[i] for i in rows], vectors, [previous.tokens[i] for i in rows]
 
 
-def _sentence_arrays(settings: Settings, embedder: Embedder, chunks: list[Chunk], previous, reusable: set[str],
-                     log: Callable[[str], None]) -> tuple[dict[str, np.ndarray], int]:
+def _sentence_arrays(settings: Settings, embedder: Embedder, chunks: list[Chunk], previous, kept_docs: list[Document],
+                     log: Callable[[str], None], on_progress: ProgressFn | None) -> tuple[dict[str, np.ndarray], int]:
     """(the answer scorer's sentence vectors, distinct sentences embedded), made here so that
-    opening the index never embeds: those of the ``reusable`` chunks (of unchanged documents)
-    come from the previous version, new ones through the embedding cache."""
+    opening the index never embeds: those of the chunks of kept (unchanged) documents come from
+    the previous version, new ones through the embedding cache."""
     from rag.answer.sentences import SentenceVectors
 
     before = None
     if previous and previous.sentences:
-        before = SentenceVectors.from_arrays(previous.chunks, previous.sentences).subset(reusable)
+        kept = {d.doc_id for d in kept_docs}
+        before = SentenceVectors.from_arrays(previous.chunks, previous.sentences).subset(
+            {c.chunk_id for c in chunks if c.doc_id in kept})
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
     try:
-        built = SentenceVectors.build(chunks, embedder, cache, log, settings.embedding_batch_size, previous=before)
+        built = SentenceVectors.build(chunks, embedder, cache, log, settings.embedding_batch_size, previous=before,
+                                      on_progress=(lambda done, total: on_progress("sentences", done, total))
+                                      if on_progress else None)
     finally:
         cache.close()
     return built.to_arrays(chunks), built.embedded
 
 
-def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool) -> tuple[np.ndarray, int, int]:
+def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool,
+           on_progress: ProgressFn | None = None) -> tuple[np.ndarray, int, int]:
     """(vectors, distinct texts embedded, passages not found in the cache)."""
     if not chunks:
         return np.zeros((0, embedder.dim), np.float32), 0, 0
@@ -321,6 +405,8 @@ def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress
 
     def tick(n, cached, embedded=0):
         bar.update(n)
+        if on_progress:
+            on_progress("embedding", bar.n, len(chunks))
         if not cached:
             counted["passages"] += n  # new passages, identical ones included
             counted["texts"] += embedded  # what the model actually embedded

@@ -4,7 +4,7 @@ Layout of the index folder::
 
     CURRENT              name of the live version folder (replaced atomically)
     .lock                held by the one process building (``index_lock``)
-    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json,
+    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json, gazetteer.json,
               sentences.npz (the answer scorer's sentence vectors, per chunk; see rag/answer/sentences.py)
 
 A build writes a whole new version folder and then swaps CURRENT, so an interrupted
@@ -68,7 +68,16 @@ class IndexStore:
     chunks: list[Chunk]
     tokens: list[list[str]]
     documents: dict[str, Document]
+    names: dict | None = None  # doc_id -> rag.gazetteer.DocNames: places and organisations each names
     sentences: dict[str, np.ndarray] | None = None  # sentences.npz; None in indexes built before it existed
+
+    def gazetteer(self):
+        """The corpus's places and organisations (mined at open for an index that lacks them)."""
+        from rag.gazetteer import Gazetteer, mine_corpus
+
+        if self.names is None:
+            self.names = mine_corpus(self.documents.values())
+        return Gazetteer(self.names)
 
     @property
     def created_at(self) -> float:
@@ -113,7 +122,7 @@ def _document_from_dict(d: dict) -> Document:
 
 
 def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: list[Chunk],
-                  tokens: list[list[str]], documents: list[Document],
+                  tokens: list[list[str]], documents: list[Document], names: dict | None = None,
                   sentences: dict[str, np.ndarray] | None = None) -> Path:
     """Write a complete new version, then point CURRENT at it; old versions are removed.
 
@@ -132,6 +141,9 @@ def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: 
         (tmp / "documents.json").write_text(
             json.dumps([_document_to_dict(d) for d in documents], ensure_ascii=False), encoding="utf-8"
         )
+        if names is not None:
+            (tmp / "gazetteer.json").write_text(
+                json.dumps({doc: n.to_dict() for doc, n in names.items()}, ensure_ascii=False), encoding="utf-8")
         if sentences is not None:
             np.savez(tmp / SENTENCES, **sentences)
             manifest = {**manifest, "sentences": int(len(sentences["vectors"]))}
@@ -295,6 +307,7 @@ def _load_version(version: Path) -> IndexStore:
                 tokens.append(row.pop("tokens"))
                 chunks.append(Chunk.from_dict(row))
         documents = {d["doc_id"]: _document_from_dict(d) for d in json.loads((version / "documents.json").read_text(encoding="utf-8"))}
+        names = _read_names(version)
         sentences = _read_sentences(version) if "sentences" in manifest else None
     except IndexStale:
         raise
@@ -304,7 +317,7 @@ def _load_version(version: Path) -> IndexStore:
         raise IndexCorrupt(f"the index in {version} is inconsistent ({faiss_index.ntotal} vectors, {len(chunks)} chunks); {fix}")
     if sentences is not None and not _sentences_fit(sentences, len(chunks)):
         raise IndexCorrupt(f"the sentence vectors in {version} do not match its {len(chunks)} chunks; {fix}")
-    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents, sentences)
+    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents, names, sentences)
 
 
 def _sentences_fit(sentences: dict[str, np.ndarray], n_chunks: int) -> bool:
@@ -315,6 +328,15 @@ def _sentences_fit(sentences: dict[str, np.ndarray], n_chunks: int) -> bool:
 def _read_sentences(version: Path) -> dict[str, np.ndarray]:
     with np.load(version / SENTENCES, allow_pickle=False) as data:
         return {name: data[name] for name in ("counts", "spans", "vectors")}
+
+
+def _read_names(version: Path) -> dict | None:
+    from rag.gazetteer import DocNames
+
+    path = version / "gazetteer.json"
+    if not path.is_file():
+        return None  # built before gazetteers: mined when first needed
+    return {doc: DocNames.from_dict(d) for doc, d in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
 def read_vectors(store: IndexStore) -> np.ndarray:

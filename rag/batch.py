@@ -2,7 +2,8 @@
 
 The service (index, embedder, retrievers) is loaded once and shared by all worker
 threads. Every finished row is written and flushed at once, and a re-run skips the ids
-already in the output, so an interrupted run is continued by running it again.
+already in the output, so an interrupted run is continued by running it again. Rows with a
+``conversation_id`` are answered in turn order with their history (``batch_units``).
 The output schema is documented in README ("Batch answering").
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .batch_io import AnswerWriter, Row, read_rows
+from .batch_units import answer_unit, check_turns, make_units
 from .cli import UserError, settings_from
 from .query import QuestionError
 
@@ -26,13 +28,13 @@ def log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------- one row
-def answer_row(service, row: Row, ask_kwargs: dict) -> dict:
+def answer_row(service, row: Row, ask_kwargs: dict, history: list | None = None) -> dict:
     """The output record for one row; never raises for a bad row or a failed answer."""
     if row.error:
         return make_record(row, error=row.error)
     t0 = time.perf_counter()
     try:
-        answer = service.ask(row.question, **ask_kwargs)
+        answer = service.ask(row.question, history=history, **ask_kwargs)
     except QuestionError as exc:
         return make_record(row, error=str(exc), latency_ms=(time.perf_counter() - t0) * 1000)
     except Exception as exc:  # one failing row must not stop the batch; the message goes in the row
@@ -40,6 +42,7 @@ def answer_row(service, row: Row, ask_kwargs: dict) -> dict:
     d = answer.to_dict()
     return make_record(
         row,
+        search_question=d["search_question"],
         answer=d["answer"],
         refused=d["refused"],
         citations=d["citations"],
@@ -51,11 +54,12 @@ def answer_row(service, row: Row, ask_kwargs: dict) -> dict:
 
 
 def make_record(row: Row, *, answer: str = "", refused: bool = False, citations=(), contexts=(),
-                latency_ms: float = 0.0, error: str | None = None) -> dict:
+                latency_ms: float = 0.0, error: str | None = None, search_question: str | None = None) -> dict:
     return {
         "id": row.id,
         "row": row.row,
         "question": row.question,
+        "search_question": search_question,
         "answer": answer,
         "refused": refused,
         "citations": list(citations),
@@ -133,11 +137,13 @@ class Progress:
 
 def run_batch(service, todo: list[Row], writer: AnswerWriter, *, workers: int = 1, ordered: bool = False,
               ask_kwargs: dict | None = None, tail: list[Row] = (), progress: bool = False,
-              summary: Summary | None = None) -> Summary:
+              summary: Summary | None = None, rows: list[Row] | None = None) -> Summary:
     """Answer ``todo`` with ``workers`` threads, writing each record as it completes.
 
     ``tail``: rows written (as error rows) only after every row of ``todo`` is in the file —
     duplicate ids, which must never reach the file before the row they duplicate.
+    ``rows``: every input row, so that a conversation's turns already done are replayed as history.
+    A conversation is one task (its turns in order); --ordered writes conversations at their first row.
     """
     summary = summary or Summary()
     ask_kwargs = ask_kwargs or {}
@@ -152,27 +158,36 @@ def run_batch(service, todo: list[Row], writer: AnswerWriter, *, workers: int = 
     # A bounded window keeps memory flat for huge files and lets --ordered hold back little.
     window = max(8, 4 * workers)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rag-batch")
+    units = make_units(todo, rows if rows is not None else todo)
+
+    def submit(unit):
+        return pool.submit(answer_unit, service, unit, ask_kwargs, answer_row)
+
     try:
         if ordered:
             queue: deque = deque()
-            for row in todo:
-                queue.append(pool.submit(answer_row, service, row, ask_kwargs))
+            for unit in units:
+                queue.append(submit(unit))
                 if len(queue) >= window:
-                    emit(queue.popleft().result())
+                    for record in queue.popleft().result():
+                        emit(record)
             while queue:
-                emit(queue.popleft().result())
+                for record in queue.popleft().result():
+                    emit(record)
         else:
             inflight: set = set()
-            for row in todo:
-                inflight.add(pool.submit(answer_row, service, row, ask_kwargs))
+            for unit in units:
+                inflight.add(submit(unit))
                 if len(inflight) >= window:
                     finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                     for f in finished:
-                        emit(f.result())
+                        for record in f.result():
+                            emit(record)
             while inflight:
                 finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    emit(f.result())
+                    for record in f.result():
+                        emit(record)
         for row in tail:
             emit(answer_row(service, row, ask_kwargs))
     finally:
@@ -214,7 +229,7 @@ def cmd_batch(args) -> int:
     output = Path(args.output).expanduser() if args.output else source.with_name(source.stem + ".answers.jsonl")
     if output.resolve() == source.resolve():
         raise UserError("the output file must not be the input file")
-    rows = read_rows(source, args.question_column)
+    rows = check_turns(read_rows(source, args.question_column))
     extras = list(dict.fromkeys(k for r in rows for k in r.extra))
     writer = AnswerWriter(output, extras, overwrite=args.overwrite, warn=log)
     try:
@@ -236,7 +251,7 @@ def cmd_batch(args) -> int:
         summary = Summary(skipped=skipped)
         try:
             run_batch(service, todo, writer, workers=args.workers, ordered=args.ordered, ask_kwargs=ask_kwargs,
-                      tail=dups, progress=sys.stderr.isatty() and not args.no_progress, summary=summary)
+                      tail=dups, progress=sys.stderr.isatty() and not args.no_progress, summary=summary, rows=rows)
         except KeyboardInterrupt:
             log(f"Interrupted after {summary.done} rows; run the same command again to resume.")
             raise
@@ -251,7 +266,9 @@ def register(sub, common, query) -> None:
         "batch", parents=[common, query], help="answer a file of questions (resumable, parallel)",
         description="Answer every question of a .txt (one per line), .csv (a 'question' column, optional 'id') "
                     "or .jsonl file (objects with 'question', optional 'id'; other fields are carried through) "
-                    "into a .jsonl or .csv file, one record per question. Re-running the same command resumes: "
+                    "into a .jsonl or .csv file, one record per question. Rows with a 'conversation_id' (and an "
+                    "optional 'turn') are a conversation: answered in turn order, each with the earlier turns as "
+                    "history; conversations run in parallel. Re-running the same command resumes: "
                     "ids already in OUTPUT are skipped. Rows that fail get an 'error' and the batch goes on.",
         epilog="example: rag batch questions.csv --output answers.jsonl --workers 2")
     p.add_argument("input", metavar="INPUT", help="questions: .txt, .csv or .jsonl (UTF-8 or GBK)")

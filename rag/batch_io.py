@@ -29,8 +29,9 @@ OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 _LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _CELL_BREAKS = str.maketrans({c: " " for c in "\r\n" + _LINE_BREAKS})
 # Input fields with these names are carried through as input_<name> so they never shadow ours.
-OUTPUT_FIELDS = ("id", "row", "question", "answer", "refused", "citations", "contexts", "latency_ms", "error")
-CSV_COLUMNS = ("id", "row", "question", "answer", "refused", "error", "latency_ms",
+OUTPUT_FIELDS = ("id", "row", "question", "search_question", "answer", "refused", "citations", "contexts",
+                 "latency_ms", "error")
+CSV_COLUMNS = ("id", "row", "question", "search_question", "answer", "refused", "error", "latency_ms",
                "citations", "citation_docs", "citation_chunk_ids", "context_docs")
 
 

@@ -10,12 +10,14 @@ import textwrap
 import time
 
 # Commands that live with their own layer register themselves here.
-EXTRA_COMMANDS = ("rag.batch", "ui.app", "eval.harness")
+EXTRA_COMMANDS = ("rag.kb_cli", "rag.batch", "ui.app", "eval.harness")
 
 EXAMPLES = """examples:
   rag ask "甘肃省2030年森林覆盖率目标是多少？"
   rag ask "What is Gansu's forest coverage target for 2030?" --json
+  rag ask "那2025年呢？" --history earlier-questions.txt   # a follow-up in a conversation
   rag index --corpus ~/my-policies          # index your own folder
+  rag add 青海湿地方案.pdf --date 2025-06     # add a document to the knowledge base
   rag info
 """
 
@@ -86,10 +88,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     validate_question(args.question, settings.max_question_chars)  # before any slow loading
+    args.history = read_history(args.history)
     service = open_service(args)
     if settings.answer_mode == "llm" and not args.json:
         return _ask_streaming(args, service)
-    answer = service.ask(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode=args.answer_mode)
+    answer = service.ask(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode=args.answer_mode,
+                         history=args.history)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -100,7 +104,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _ask_streaming(args: argparse.Namespace, service) -> int:
     """LLM answers: show the text as it is written, then the verified answer if verification changed it."""
     streamed, answer = [], None
-    for kind, payload in service.ask_stream(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode="llm"):
+    for kind, payload in service.ask_stream(args.question, k=args.top_k, mode=args.mode, docs=args.doc, answer_mode="llm",
+                                            history=args.history):
         if kind == "delta":
             streamed.append(payload)
             print(payload, end="", flush=True)
@@ -113,6 +118,33 @@ def _ask_streaming(args: argparse.Namespace, service) -> int:
         print("⚠ 核对后更正的回答：" if answer.lang == "zh" else "! Verification changed the answer; the verified answer:")
     print(render_answer(answer, service, show_contexts=args.contexts, show_text=changed))
     return 0
+
+
+def read_history(source: str | None) -> list | None:
+    """--history FILE|-: earlier turns of the conversation (see rag.conversation.parse_history_text),
+    checked against the request bounds before anything is loaded."""
+    from .conversation import parse_history_text
+    from .limits import check_history
+
+    if source is None:
+        return None
+    if source == "-":
+        text, name = sys.stdin.read(), "history (stdin)"
+    else:
+        try:
+            with open(source, "rb") as f:
+                raw = f.read()
+        except OSError as exc:
+            raise UserError(f"cannot read the history file {source}: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UserError(f"the history file {source} is not UTF-8 text") from None
+        name = f"history file {source}"
+    try:
+        return check_history(parse_history_text(text, name))
+    except ValueError as exc:
+        raise UserError(f"{name}: {exc}" if not str(exc).startswith(name) else str(exc)) from None
 
 
 def render_answer(answer, service, show_contexts: bool = False, show_text: bool = True) -> str:
@@ -159,7 +191,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     emb, st = info["embedding"], info["settings"]
     age = time.time() - (info["created_at"] or time.time())
     print(f"Index:      {info['index']}  (built {age / 60:.0f} min ago, {info['faiss']})")
-    print(f"Corpus:     {info['corpus']}")
+    print(f"Corpus:     {info['corpus']}  (read-only)")
+    print(f"Added:      {service.settings.resolved_user_corpus_dir()}  (`rag add` / `rag remove`)")
     print(f"Embedding:  {emb['backend']}:{emb['model']} (dim {emb['dim']}, prompts {emb['query_prompt']!r}/{emb['passage_prompt']!r})")
     print(f"Chunking:   {st['chunk_size']} tokens, overlap {st['chunk_overlap']} ({st['tokenizer']})")
     print(f"Documents:  {len(info['documents'])}, chunks: {info['chunks']}")
@@ -168,6 +201,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  {d['doc']}  {d['chunks']:4d} chunks  {d['title']}" + (f"  ({meta})" if meta else ""))
     for doc, why in sorted(service.store.manifest.get("skipped", {}).items()):
         print(f"  skipped {doc}: {why.get('reason', '')} (retried when the file changes, or with `rag index --rebuild`)")
+    for doc, why in sorted(service.store.manifest.get("conflicts", {}).items()):
+        print(f"  left out {doc}: {why}")
     return 0
 
 
@@ -196,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question, in Chinese or English")
     p.add_argument("--json", action="store_true", help="print the answer, citations and retrieved passages as JSON")
     p.add_argument("--contexts", action="store_true", help="also list the retrieved passages")
+    p.add_argument("--history", metavar="FILE", help="earlier turns of the conversation, oldest first ('-' reads stdin): "
+                   "one question a line, JSON lines (questions, or answers as `rag ask --json` prints them), or a "
+                   "JSON list; a follow-up such as 那2025年呢？ is then resolved from them")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("info", parents=[common], help="what is indexed, with which model and settings")

@@ -13,101 +13,21 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from .readers import SUPPORTED_SUFFIXES, DocumentError, decode_bytes, read_file, read_text, stated_metadata
 from .text import CJK
 from .types import Block, Document
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx")
-CLEANER_VERSION = 5  # bump when cleaning changes: indexes built before are then stale
-
-
-class DocumentError(Exception):
-    """A file that cannot be read; the message says why and what to do."""
+# bump when reading or cleaning changes: indexes built before are then stale
+# (6: PDF radical glyphs folded, OCR of scanned pages, metadata stated in the text)
+CLEANER_VERSION = 6
+__all__ = ["SUPPORTED_SUFFIXES", "DocumentError", "decode_bytes", "read_text", "clean_text", "load_document",
+           "load_corpus", "load_catalog", "list_corpus_files", "CorpusProblem", "CLEANER_VERSION"]
 
 
 @dataclass
 class CorpusProblem:
     path: str
     reason: str
-
-
-# ----------------------------------------------------------------------------- reading
-def decode_bytes(data: bytes, name: str = "file") -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030/GBK; refuses binary."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if b"\x00" in data[:4096]:
-        raise DocumentError(f"{name}: looks like a binary file (NUL bytes), not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("gb18030")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and _looks_like_text(text):
-        return text
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is not None and _looks_like_text(str(best)):
-        return str(best)
-    raise DocumentError(f"{name}: cannot decode as UTF-8, GB18030/GBK or any known encoding; save it as UTF-8")
-
-
-def _looks_like_text(text: str) -> bool:
-    if not text:
-        return True
-    bad = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r\f") or ch == "\ufffd")
-    return bad / len(text) < 0.01
-
-
-def read_text(path: Path) -> str:
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".txt", ".md"):
-            return decode_bytes(path.read_bytes(), path.name)
-        if suffix == ".pdf":
-            return _read_pdf(path)
-        if suffix == ".docx":
-            return _read_docx(path)
-    except DocumentError:
-        raise
-    except OSError as exc:
-        raise DocumentError(f"{path.name}: cannot read ({exc.strerror or exc})") from exc
-    except Exception as exc:  # parsers raise many types for corrupt files
-        raise DocumentError(f"{path.name}: cannot parse {suffix} file ({type(exc).__name__}: {exc})") from exc
-    raise DocumentError(f"{path.name}: unsupported file type {suffix!r} (use {', '.join(SUPPORTED_SUFFIXES)})")
-
-
-def _read_pdf(path: Path) -> str:
-    from pypdf import PdfReader
-
-    reader = PdfReader(str(path))
-    pages = [(page.extract_text() or "") for page in reader.pages]
-    text = "\n".join(pages)
-    if len(re.sub(r"\s+", "", text)) < 20:
-        raise DocumentError(
-            f"{path.name}: the PDF has no text layer (a scan?); run OCR on it first (e.g. ocrmypdf) and add the result"
-        )
-    return text
-
-
-def _read_docx(path: Path) -> str:
-    import docx
-
-    document = docx.Document(str(path))
-    lines = []
-    for para in document.paragraphs:
-        style = (para.style.name or "").lower() if para.style is not None else ""
-        text = para.text.strip()
-        if style.startswith("heading") and text and not _HEADING_PATTERNS[0][1].match(text):
-            text = f"# {text}"  # keep Word's heading information for the cleaner
-        lines.append(text)
-    for table in document.tables:
-        for row in table.rows:
-            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- cleaning
@@ -294,18 +214,21 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_document(path: Path, folder: Path, catalog: dict[str, dict] | None = None) -> Document:
+def load_document(path: Path, folder: Path, catalog: dict[str, dict] | None = None,
+                  doc_id: str | None = None) -> Document:
+    """Read and clean one file. Title, publisher and date: the catalog entry, else what the file
+    states about itself (its title property, "发布日期：…" lines), else the first line as title."""
     raw_bytes = path.read_bytes()
-    raw = read_text(path)
-    text, blocks = clean_text(raw)
+    extracted = read_file(path)
+    text, blocks = clean_text(extracted.text)
     if not text.strip():
         raise DocumentError(f"{path.name}: no text left after cleaning (empty file?)")
-    doc_id = path.relative_to(folder).as_posix()
-    meta = (catalog or {}).get(doc_id, {})
-    title = meta.get("title") or _guess_title(text, path)
+    doc_id = doc_id or path.relative_to(folder).as_posix()
+    stated = {**{k: v for k, v in extracted.meta.items() if v}, **stated_metadata(text)}
+    meta = {**stated, **{k: v for k, v in (catalog or {}).get(doc_id, {}).items() if v}}
     return Document(
         doc_id=doc_id,
-        title=title,
+        title=meta.get("title") or _guess_title(text, path),
         text=text,
         blocks=blocks,
         sha256=hashlib.sha256(raw_bytes).hexdigest(),

@@ -12,8 +12,9 @@ from typing import Any, Iterable
 from .query import validate_question
 
 MIN_K, MAX_K = 1, 50
-MAX_HISTORY_ITEMS = 20  # earlier questions of one conversation; only the recent ones matter for rewriting
-MAX_HISTORY_CHARS = 5000  # all of them together
+MAX_HISTORY_ITEMS = 20  # earlier turns of one conversation; only the recent ones matter for rewriting
+MAX_HISTORY_CHARS = 10000  # their questions and answers together
+MAX_TURN_CITATIONS = 20  # citations of one earlier turn (only where they point is read)
 MAX_DOCS = 200  # document filters in one call
 MODES = ("hybrid", "dense", "lexical")
 ANSWER_MODES = ("extractive", "llm")
@@ -44,28 +45,73 @@ def check_question(question: Any, max_chars: int) -> str:
     return validate_question(question, max_chars)
 
 
-def check_history(history: Any) -> list[str] | None:
-    """Earlier questions, oldest first: a list of at most 20 strings, 5,000 characters in all."""
+def check_history(history: Any) -> list | None:
+    """Earlier turns, oldest first: at most 20, each a question (string) or a turn as
+    ``Answer.as_turn()`` gives it ({"question", "answer", "search_question", "refused",
+    "citations": [{"doc", "section", "chunk_id"}]}); 10,000 characters of text in all."""
     if history is None:
         return None
-    items = _string_list(history, "history")
-    if len(items) > MAX_HISTORY_ITEMS:
-        raise RequestError(f"history holds {len(items)} questions; at most {MAX_HISTORY_ITEMS} "
+    if isinstance(history, (str, bytes)) or not isinstance(history, (list, tuple)):
+        raise RequestError(f"history must be a list of earlier questions or turns, not {_show(history)}")
+    if len(history) > MAX_HISTORY_ITEMS:
+        raise RequestError(f"history holds {len(history)} turns; at most {MAX_HISTORY_ITEMS} "
                            "(send only the most recent ones)")
-    total = sum(len(q) for q in items)
+    items = [_check_turn(item, i) for i, item in enumerate(history, 1)]
+    total = sum(_turn_chars(t) for t in items)
     if total > MAX_HISTORY_CHARS:
-        raise RequestError(f"history is {total} characters long; at most {MAX_HISTORY_CHARS} in all")
+        raise RequestError(f"history is {total} characters long; at most {MAX_HISTORY_CHARS} in all "
+                           "(send only the most recent turns)")
     return items or None
 
 
-def recent_history(questions: Iterable[str]) -> list[str]:
-    """The most recent earlier questions that fit the history bounds (for a long chat session)."""
+_TURN_TYPES = {"question": (str,), "answer": (str, type(None)), "search_question": (str, type(None)),
+               "refused": (bool, type(None)), "citations": (list, tuple, type(None))}
+# The rest of an answer as `rag ask --json` and /ask return it: accepted in a turn and not read.
+_ANSWER_EXTRAS = {"message", "lang", "mode", "contexts", "timings_ms", "notes", "unverified"}
+
+
+def _check_turn(item: Any, n: int):
+    """One history item: a question, or a turn dict with known fields of the right types."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict):
+        raise RequestError(f"history item {n} must be a question (string) or a turn (object), not {_show(item)}")
+    if "error" in item:
+        raise RequestError(f"history item {n} is an error reply, not a turn: {str(item['error'])[:80]}")
+    item = {k: v for k, v in item.items() if k not in _ANSWER_EXTRAS}
+    unknown = sorted(set(item) - set(_TURN_TYPES))
+    if unknown:
+        raise RequestError(f"history item {n} has unknown field(s) {', '.join(map(repr, unknown))}; "
+                           f"allowed: {', '.join(_TURN_TYPES)}")
+    if not isinstance(item.get("question"), str) or not item["question"].strip():
+        raise RequestError(f"history item {n} needs a non-empty \"question\" string")
+    for key, types in _TURN_TYPES.items():
+        if key in item and not isinstance(item[key], types):
+            raise RequestError(f"history item {n}: {key!r} must be {' or '.join(t.__name__ for t in types)}, "
+                               f"not {_show(item[key])}")
+    cites = item.get("citations") or []
+    if len(cites) > MAX_TURN_CITATIONS:
+        raise RequestError(f"history item {n} has {len(cites)} citations; at most {MAX_TURN_CITATIONS}")
+    for c in cites:
+        if not isinstance(c, dict) or not isinstance(c.get("doc"), str):
+            raise RequestError(f"history item {n}: each citation must be an object with a \"doc\" string, not {_show(c)}")
+    return {**item, "citations": [{k: c.get(k) for k in ("doc", "section", "chunk_id")} for c in cites]}
+
+
+def _turn_chars(item) -> int:
+    if isinstance(item, str):
+        return len(item)
+    return sum(len(item.get(k) or "") for k in ("question", "answer", "search_question"))
+
+
+def recent_history(turns: Iterable) -> list:
+    """The most recent earlier turns that fit the history bounds (for a long chat session)."""
     kept, total = [], 0
-    for q in reversed(list(questions)):
-        if len(kept) == MAX_HISTORY_ITEMS or total + len(q) > MAX_HISTORY_CHARS:
+    for t in reversed(list(turns)):
+        if len(kept) == MAX_HISTORY_ITEMS or total + _turn_chars(t) > MAX_HISTORY_CHARS:
             break
-        kept.append(q)
-        total += len(q)
+        kept.append(t)
+        total += _turn_chars(t)
     return kept[::-1]
 
 

@@ -27,6 +27,11 @@ class Query:
     unit: str | None = None  # the unit a figure must carry ("多少亩" -> "亩")
     groups: list[list[str]] = field(default_factory=list)  # alternatives per concept (translations)
     vector: Any = None  # the query embedding, once computed (so stages can be timed apart)
+    reply_lang: str | None = None  # the asker's language when it differs (an English follow-up resolved in Chinese)
+
+    @property
+    def answer_lang(self) -> str:
+        return self.reply_lang or self.lang
 
 
 _NUMBER_Q = re.compile(r"多少|几|比例|比重|百分|率(?!先)|数量|规模|面积|总量|how (much|many|large|big|long|high)|percentage|share|proportion|rate\b|number of|target|investment|cost|amount|area|size|volume|output|capacity|concentration|gdp|total", re.I)
@@ -59,8 +64,10 @@ def expected_kind(question: str) -> str:
     return "any"
 
 
-def analyze(question: str, vocabulary: set[str] | None = None) -> Query:
-    lang = detect_language(question)
+def analyze(question: str, vocabulary: set[str] | None = None, lang: str | None = None) -> Query:
+    """``lang``: read the question in this language (an English follow-up that carries the
+    previous turn's Chinese subject is still English); by default, the one it is mostly in."""
+    lang = lang or detect_language(question)
     if lang == "zh":
         terms = content_terms(question)
         groups = [[t] for t in dict.fromkeys(terms)]
@@ -70,6 +77,7 @@ def analyze(question: str, vocabulary: set[str] | None = None) -> Query:
         from .translate import translate_groups
 
         groups = translate_groups(question, vocabulary)
+        groups += [[t] for t in content_terms("".join(re.findall(r"[\u4e00-\u9fff]+", question)))]  # Chinese names kept
         terms = list(dict.fromkeys(t for g in groups for t in g))
         tokens = [t for term in terms for t in search_tokens(term)]
         tokens += [w for w in re.findall(r"[a-z0-9.]+", question.lower()) if re.fullmatch(r"(19|20)\d\d", w)]

@@ -6,7 +6,7 @@ swapped and tested alone.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from index.store import IndexStore
 from .embeddings import Embedder
 from .query import Query
 from .types import Hit
+
+if TYPE_CHECKING:
+    from .conversation import Prior
 
 
 class Retriever(Protocol):
@@ -148,6 +151,54 @@ class SentenceRerank:
     def _best_sentence(self, chunk, qv: np.ndarray) -> float:
         _, vectors = self.sentences.get(chunk)
         return float((vectors @ qv).max()) if vectors is not None and len(vectors) else -1.0
+
+
+# Boosts of the conversation prior in units of a first rank's fused score (1 / (rrf_k + 1)),
+# and the weight of the previous turn's terms against the question's own (fused like a retriever).
+PRIOR_WEIGHTS = {"chunk": 0.4, "section": 0.3, "doc": 0.15, "terms": 0.1}
+
+
+class PriorRetriever:
+    """A follow-up's retrieval: the base ranking re-ranked with the previous turn as a prior.
+
+    The passage, section and document the last answer came from get a boost, and the previous
+    question's key terms are searched as well, at lower weight, so "这是怎么做到的？" lands on
+    the passage being discussed while a follow-up that names a new place still finds it."""
+
+    def __init__(self, base: Retriever, lexical: LexicalRetriever, prior: "Prior", rrf_k: int = 60,
+                 depth: int = 30, weights: dict | None = None):
+        self.base, self.lexical, self.prior = base, lexical, prior
+        self.rrf_k, self.depth, self.weights = rrf_k, depth, weights or PRIOR_WEIGHTS
+
+    def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
+        depth = max(self.depth, k)
+        fused = isinstance(self.base, HybridRetriever)
+        merged = {h.chunk.chunk_id: replace(h, score=h.score if fused else 1.0 / (self.rrf_k + r))
+                  for r, h in enumerate(self.base.retrieve(query, depth, docs), 1)}
+        self._add_terms(query, merged, depth, docs)
+        unit = 1.0 / (self.rrf_k + 1)
+        for hit in merged.values():
+            hit.score += unit * self._boost(hit)
+        return sorted(merged.values(), key=lambda h: -h.score)[:k]
+
+    def _add_terms(self, query: Query, merged: dict[str, Hit], depth: int, docs) -> None:
+        terms = [t for t in self.prior.terms if t not in query.lexical_tokens]
+        if not terms or self.weights["terms"] <= 0:
+            return
+        for r, hit in enumerate(self.lexical.retrieve(replace(query, lexical_tokens=terms), depth, docs), 1):
+            add = self.weights["terms"] / (self.rrf_k + r)
+            if hit.chunk.chunk_id in merged:
+                merged[hit.chunk.chunk_id].score += add
+            else:
+                merged[hit.chunk.chunk_id] = replace(hit, score=add)
+
+    def _boost(self, hit: Hit) -> float:
+        c, w = hit.chunk, self.weights
+        if c.chunk_id in self.prior.chunks:
+            return w["chunk"]
+        if (c.doc_id, c.section) in self.prior.sections:
+            return w["section"]
+        return w["doc"] if c.doc_id in self.prior.docs else 0.0
 
 
 def make_retriever(mode: str, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60,

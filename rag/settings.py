@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(
         DEFAULT_CACHE_ROOT, description="Embedding cache (shared by all indexes), jieba and tiktoken files."
     )
+    user_corpus_dir: Path | None = Field(
+        None, description="Writable folder of the documents added with `rag add` or the UI; default cache_dir/user-corpus.")
+    max_upload_mb: float = Field(50.0, gt=0, description="Largest document that may be added (MB).")
+    max_upload_files: int = Field(20, ge=1, le=1000, description="Most documents added at once.")
     # --- chunking (sizes in tiktoken cl100k tokens) ---------------------------
     chunk_size: int = Field(320, ge=32, le=4096)
     chunk_overlap: int = Field(48, ge=0, le=1024)
@@ -65,8 +69,9 @@ class Settings(BaseSettings):
     feedback_max_chars: int = Field(20_000, ge=5000, description="Largest feedback record (characters); longer fields are cut.")
     ui_auth: SecretStr | None = Field(
         None, description="UI login: 'user:password', or the path of a file with one 'user:password' a line.")
+    ui_editing: bool = Field(True, description="Whether the UI and its API may add and remove documents.")
 
-    @field_validator("corpus_dir", "index_dir", "cache_dir", "feedback_path", mode="after")
+    @field_validator("corpus_dir", "index_dir", "cache_dir", "feedback_path", "user_corpus_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(value).expanduser()
@@ -88,6 +93,14 @@ class Settings(BaseSettings):
         corpus = self.corpus_dir.resolve()
         tag = hashlib.sha1(str(corpus).encode("utf-8")).hexdigest()[:10]
         return self.cache_dir / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+
+    def resolved_user_corpus_dir(self) -> Path:
+        """Where added documents go: never inside the installed package (the bundled corpus is read-only).
+
+        Under ``cache_dir`` by default, like everything else the product writes; set
+        RAG_USER_CORPUS_DIR to keep them in a folder you back up.
+        """
+        return self.user_corpus_dir if self.user_corpus_dir is not None else self.cache_dir / "user-corpus"
 
     @property
     def llm_configured(self) -> bool:

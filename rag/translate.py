@@ -92,6 +92,29 @@ def english_index() -> dict[str, list[str]]:
     return dict(index)
 
 
+_PLACE_GLOSS = re.compile(r"\b(province|city|county|prefecture|district|capital|municipality|region|town|township|"
+                          r"village|river|lake|mountain|island|port|country|banner|league)\b", re.I)
+
+
+@lru_cache(maxsize=1)
+def proper_nouns() -> dict[str, str]:
+    """Simplified words whose first dictionary gloss is a proper name ("Beijing, capital of …"),
+    as "place" (the gloss says province, city, county, river …) or "name": the dictionary's own
+    knowledge of which words are names, for any place or organisation."""
+    path = _dictionary_file()
+    if path is None:
+        return {}
+    out: dict[str, str] = {}
+    line_re = re.compile(r"^\S+ (\S+) \[[^\]]*\] /([^/]*)/")
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = line_re.match(line)
+            if m and re.match(r"[A-Z][a-z]", m.group(2)) and not m.group(2).startswith(("CL:", "Taiwan pr")):
+                kind = "place" if _PLACE_GLOSS.search(m.group(2)) else "name"
+                out[m.group(1)] = "place" if out.get(m.group(1)) == "place" else kind
+    return out
+
+
 def _english_words(question: str) -> list[str]:
     return re.findall(r"[a-z0-9][a-z0-9.\-]*", question.lower().replace("'s", ""))
 

@@ -118,6 +118,17 @@ class Answer:
     notes: list[str] = field(default_factory=list)  # verification and fallback remarks
     unverified: list[str] = field(default_factory=list)  # figures that no cited passage supports
 
+    def as_turn(self) -> dict:
+        """This answer as one turn of a conversation's history (what ``history=`` takes)."""
+        return {
+            "question": self.question,
+            "answer": "" if self.refused else self.text,
+            "search_question": self.search_question,
+            "refused": self.refused,
+            "citations": [{"doc": c.chunk.doc_id, "section": " > ".join(c.chunk.section), "chunk_id": c.chunk.chunk_id}
+                          for c in self.citations],
+        }
+
     def to_dict(self) -> dict:
         return {
             "question": self.question,

@@ -21,11 +21,27 @@ def test_k_bounds(k, ok):
         assert check_k(k) == ok
 
 
-@pytest.mark.parametrize("history,message", [([1, None], "list of strings"), ("q", "list of strings"),
-                                             (["q"] * 21, "at most 20"), (["森" * 3000] * 2, "characters long")])
+@pytest.mark.parametrize("history,message", [
+    ([1, None], "history item 1 must be a question"), ("q", "must be a list of earlier questions or turns"),
+    (["q"] * 21, "at most 20"), (["森" * 6000] * 2, "characters long"),
+    ([{"answer": "12%"}], 'needs a non-empty "question"'), ([{"question": "q", "answr": "x"}], "unknown field"),
+    ([{"question": "q", "refused": "no"}], "'refused' must be bool"),
+    ([{"question": "q", "citations": ["001.txt"]}], 'citation must be an object with a "doc"'),
+    ([{"question": "q", "citations": [{"doc": "d"}] * 21}], "at most 20"),
+    ([{"error": "boom", "question": "q"}], "error reply"),
+])
 def test_history_bounds(history, message):
     with pytest.raises(RequestError, match=message):
         check_history(history)
+
+
+def test_history_turns_are_accepted_and_reduced_to_what_is_read():
+    reply = {"question": QUESTION, "answer": "12.7%[1]", "message": "12.7%[1]", "refused": False, "lang": "zh",
+             "search_question": None, "contexts": [{"text": "x" * 9000}], "notes": [],
+             "citations": [{"n": 1, "doc": "001.txt", "section": "一、总体要求", "chunk_id": "c1", "text": "x" * 9000}]}
+    assert check_history([reply, "那2025年呢？"]) == [
+        {"question": QUESTION, "answer": "12.7%[1]", "refused": False, "search_question": None,
+         "citations": [{"doc": "001.txt", "section": "一、总体要求", "chunk_id": "c1"}]}, "那2025年呢？"]
 
 
 def test_question_type_and_recent_history():
@@ -33,7 +49,9 @@ def test_question_type_and_recent_history():
         check_question(["x"], 500)
     long_chat = [f"问题{i}" for i in range(100)]
     assert recent_history(long_chat) == long_chat[-MAX_HISTORY_ITEMS:]
-    assert check_history(recent_history(["森" * 3000] * 3)) == ["森" * 3000]
+    assert check_history(recent_history(["森" * 6000] * 3)) == ["森" * 6000]
+    turns = [{"question": "q", "answer": "答" * 4000}] * 3
+    assert len(recent_history(turns)) == 2
 
 
 # ---------------------------------------------------------------------------- the /ask API
@@ -48,8 +66,9 @@ def client(ui_url):
     ({"k": 10000}, "k must be from 1 to 50"),
     ({"k": -5}, "k must be from 1 to 50"),
     ({"k": "many"}, "k must be a whole number"),
-    ({"history": [1, None]}, "history must be a list of strings"),
-    ({"history": "甘肃"}, "history must be a list of strings"),
+    ({"history": [1, None]}, "history item 1 must be a question"),
+    ({"history": "甘肃"}, "history must be a list of earlier questions or turns"),
+    ({"history": [{"question": QUESTION, "answer": 5}]}, "'answer' must be str"),
     ({"history": ["甘肃省森林覆盖率？"] * 10000}, "at most 20"),
     ({"docs": [None]}, "docs must be a list of strings"),
     ({"mode": "fast"}, "mode must be one of"),

@@ -55,6 +55,17 @@ def test_chat_streams_cited_answer_and_opens_the_source(page, ui_url, artifacts_
     highlighted.wait_for(state="visible", timeout=10_000)
     assert "12.7%" in highlighted.inner_text()
     assert "active" in (source.get_attribute("class") or "")
+    # the marker also opens the document view at the cited sentence; Escape closes it
+    in_document = page.locator("#docview mark.support")
+    in_document.wait_for(state="visible", timeout=30_000)
+    assert "12.7%" in in_document.inner_text()
+    # the long document is scrolled so that the sentence is inside the view's text box
+    page.wait_for_function("""() => { const m = document.querySelector('#docview mark.support');
+        const r = m.getBoundingClientRect(), b = document.getElementById('docview-body').getBoundingClientRect();
+        return r.top >= b.top && r.bottom <= b.bottom; }""", timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "ui-document-view.png"))
+    page.keyboard.press("Escape")
+    page.locator("#docview").wait_for(state="hidden", timeout=10_000)
     page.screenshot(path=str(artifacts_dir / "ui-answer.png"), full_page=True)
 
     follow = _ask(page, "那2025年呢？", 1)
@@ -64,9 +75,14 @@ def test_chat_streams_cited_answer_and_opens_the_source(page, ui_url, artifacts_
     assert "甘肃省2025年" in text  # the rewritten question is shown
     page.screenshot(path=str(artifacts_dir / "ui-followup.png"), full_page=True)
 
+    third = _ask(page, "它的水土保持率呢？", 2)  # the chain goes on from the resolved 2025 question
+    text = third.inner_text()
+    assert "61.34%" in text and "甘肃省2025年水土保持率" in text
+    page.screenshot(path=str(artifacts_dir / "ui-followup-chain.png"), full_page=True)
+
 
 def test_refusal_looks_different_and_offers_passages(page, artifacts_dir):
-    message = _ask(page, "谁赢得了2018年世界杯？", 2)
+    message = _ask(page, "谁赢得了2018年世界杯？", 3)
     assert message.locator("blockquote").count() == 1  # set apart from answers
     assert "没有找到" in message.inner_text()
     assert page.locator("#sources details.closest").count() > 0

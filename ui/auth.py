@@ -54,3 +54,26 @@ def exposure_warning(host: str, auth) -> str | None:
     return (f"warning: the UI listens on {host} without authentication: anyone who can reach this machine "
             "can ask questions and read the documents. Set RAG_UI_AUTH=user:password (or a file of such lines), "
             "or use --host 127.0.0.1.")
+
+
+class EditPolicy:
+    """Who may change the knowledge base from the UI and its API.
+
+    Changing the documents changes every user's answers, so it is allowed only to someone
+    identifiable or local: behind a login (RAG_UI_AUTH) any logged-in user; without a login only
+    when the UI listens on loopback. RAG_UI_EDITING=false turns editing off altogether.
+    """
+
+    def __init__(self, enabled: bool = True, host: str = "127.0.0.1", auth: bool = False):
+        self.enabled, self.host, self.auth = enabled, host, auth
+
+    def refusal(self, username: str | None = None) -> str | None:
+        """Why this user may not edit, or None when they may."""
+        if not self.enabled:
+            return "editing the knowledge base is turned off on this server (RAG_UI_EDITING=false)"
+        if self.auth:
+            return None if username else "log in to change the knowledge base"
+        if not is_loopback(self.host):
+            return (f"this UI listens on {self.host} without a login, so the knowledge base cannot be changed "
+                    "from it; set RAG_UI_AUTH=user:password, or use `rag add` on the server")
+        return None

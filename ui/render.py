@@ -20,12 +20,14 @@ TEXT = {
         "searched": "检索问题", "retrieving": "正在检索…", "found": "检索到 {n} 段，正在生成答案…",
         "refused": "未能从文档中找到答案", "no_sources": "提问后，答案引用的段落会显示在这里。",
         "error": "出错了", "unverified": "未经核实的数字", "turn": "第 {n} 问",
+        "only_in": "只在此文件中检索", "read_doc": "在原文中查看",
     },
     "en": {
         "sources": "Sources", "closest": "Closest passages (no answer found)", "others": "Other retrieved passages",
         "searched": "Searched as", "retrieving": "Retrieving…", "found": "{n} passages retrieved, answering…",
         "refused": "The documents do not answer this", "no_sources": "Ask a question: the passages its answer cites appear here.",
         "error": "Something went wrong", "unverified": "Unverified figures", "turn": "Question {n}",
+        "only_in": "Searched only in", "read_doc": "Read in document",
     },
 }
 
@@ -78,9 +80,11 @@ def error_message(exc: BaseException | str, lang: str) -> str:
     return f"> **{t(lang, 'error')}**：{plain(str(exc))}"
 
 
-def user_message(question: str) -> str:
-    """The question as typed, shown as text (a question may hold markup too)."""
-    return plain(question)
+def user_message(question: str, scope: str | None = None, lang: str = "zh") -> str:
+    """The question as typed, shown as text (a question may hold markup too); ``scope``: the one document searched."""
+    if not scope:
+        return plain(question)
+    return f"{plain(question)}\n\n<sub>{t(lang, 'only_in')}：{plain(scope)}</sub>"
 
 
 def _label(chunk, documents: dict) -> str:
@@ -104,15 +108,19 @@ def _passage(text: str, start: int | None = None, end: int | None = None) -> str
 
 
 def _entry(turn: int, n: int | str, chunk, documents: dict, *, start=None, end=None,
-           classes: str = "", opened: bool = False) -> str:
+           classes: str = "", opened: bool = False, lang: str = "zh") -> str:
+    """One passage; its data-* offsets (into the cleaned document) let the page open it in the document view."""
     ident = anchor(turn, n) if isinstance(n, int) else f"ctx-{turn}-{n}"
     badge = f'<span class="src-n">[{n}]</span> ' if isinstance(n, int) else ""
     quote = ""
     if start is not None:
         quote = f'<div class="src-sentence">“{html.escape(chunk.text[start:end])}”</div>'
-    return (f'<details class="src {classes}" id="{ident}" data-doc="{html.escape(chunk.doc_id)}"{" open" if opened else ""}>'
+    s, e = (chunk.start + start, chunk.start + end) if start is not None else (0, 0)
+    where = f'data-doc="{html.escape(chunk.doc_id)}" data-start="{chunk.start}" data-end="{chunk.end}" data-s="{s}" data-e="{e}"'
+    return (f'<details class="src {classes}" id="{ident}" {where}{" open" if opened else ""}>'
             f'<summary>{badge}{_label(chunk, documents)}{quote}</summary>'
-            f'{_passage(chunk.text, start, end)}<div class="src-doc">{html.escape(chunk.doc_id)}</div></details>')
+            f'{_passage(chunk.text, start, end)}<div class="src-doc">{html.escape(chunk.doc_id)} · '
+            f'<a class="src-open" href="#doc">{t(lang, "read_doc")} ↗</a></div></details>')
 
 
 def turn_sources(answer: Answer, turn: int, documents: dict) -> str:
@@ -122,15 +130,15 @@ def turn_sources(answer: Answer, turn: int, documents: dict) -> str:
     if answer.refused:
         parts.append(f'<div class="src-heading refused">{t(lang, "closest")}</div>')
         for i, h in enumerate(answer.hits, 1):
-            parts.append(_entry(turn, f"h{i}", h.chunk, documents, classes="closest", opened=i == 1))
+            parts.append(_entry(turn, f"h{i}", h.chunk, documents, classes="closest", opened=i == 1, lang=lang))
         return "".join(parts)
     cited_ids = {c.chunk.chunk_id for c in answer.citations}
     parts.append(f'<div class="src-heading">{t(lang, "sources")}</div>')
     for c in answer.citations:
-        parts.append(_entry(turn, c.n, c.chunk, documents, start=c.start, end=c.end, classes="cited"))
+        parts.append(_entry(turn, c.n, c.chunk, documents, start=c.start, end=c.end, classes="cited", lang=lang))
     others: list[Hit] = [h for h in answer.hits if h.chunk.chunk_id not in cited_ids]
     if others:
-        inner = "".join(_entry(turn, f"h{i}", h.chunk, documents, classes="uncited") for i, h in enumerate(others, 1))
+        inner = "".join(_entry(turn, f"h{i}", h.chunk, documents, classes="uncited", lang=lang) for i, h in enumerate(others, 1))
         parts.append(f'<details class="others"><summary>{t(lang, "others")} ({len(others)})</summary>{inner}</details>')
     return "".join(parts)
 
@@ -138,7 +146,7 @@ def turn_sources(answer: Answer, turn: int, documents: dict) -> str:
 def retrieved_preview(hits: list[Hit], lang: str, documents: dict) -> str:
     """Shown while the answer streams: what was found, before knowing what is cited."""
     head = f'<div class="src-heading pending">{t(lang, "found", n=len(hits))}</div>'
-    return head + "".join(_entry(-1, f"p{i}", h.chunk, documents, classes="uncited") for i, h in enumerate(hits, 1))
+    return head + "".join(_entry(-1, f"p{i}", h.chunk, documents, classes="uncited", lang=lang) for i, h in enumerate(hits, 1))
 
 
 def sources_panel(turns: list[dict], documents: dict, lang: str = "zh") -> str:

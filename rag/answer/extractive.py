@@ -86,7 +86,7 @@ class ExtractiveAnswerer:
             lead = _year_phrase(best.chunk.text[best.start : span_start], query.years)
         body = best.chunk.text[span_start:span_end].strip(" ，,；;。")
         text = self._format(query, lead, body, citations)
-        answer = Answer(query.text, text, False, citations, hits, lang=query.lang)
+        answer = Answer(query.text, text, False, citations, hits, lang=query.answer_lang)
         if not calibrated:
             answer.notes.append("the answer scorer was fitted for another embedding model, so it does not refuse; "
                                 "re-fit it with `python eval/fit_scorer.py`")
@@ -98,7 +98,7 @@ class ExtractiveAnswerer:
 
     def _format(self, query: Query, lead: str, body: str, citations: list[Citation]) -> str:
         marks = "".join(f"[{c.n}]" for c in citations)
-        if query.lang == "zh":
+        if query.answer_lang == "zh":
             prefix = f"{lead}，" if lead and lead not in body else ""
             return f"{prefix}{body}{marks}。"
         figure = _key_figure(body, query) if query.expects in ("number", "date") else None
@@ -122,7 +122,7 @@ class ExtractiveAnswerer:
 
     def refusal(self, query: Query, hits: list[Hit], other_years: list[int]) -> Answer:
         asked = "、".join(f"{y}年" for y in query.years)
-        if query.lang == "zh":
+        if query.answer_lang == "zh":
             text = "资料中没有找到这个问题的答案。"
             if asked and other_years:
                 given = "、".join(f"{y}年" for y in other_years[:4])
@@ -134,7 +134,7 @@ class ExtractiveAnswerer:
                 text = (f"The documents give no figure for {', '.join(map(str, query.years))} "
                         f"(they only cover {', '.join(map(str, other_years[:4]))}).")
             text += " The closest passages are listed below."
-        return Answer(query.text, text, True, [], hits, lang=query.lang)
+        return Answer(query.text, text, True, [], hits, lang=query.answer_lang)
 
 
 def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:

@@ -1,151 +1,334 @@
 """Make a follow-up question self-contained before it is searched.
 
 "那2025年呢？" after "甘肃省2030年森林覆盖率目标是多少？" means "甘肃省2025年森林覆盖率目标是多少？".
-Retrieval and the extractive answerer only see one question, so a follow-up that leans on
-the previous turn inherits the place, indicator and year it does not state itself. The
-rewrite edits the previous question rather than composing a new sentence: the previous
-question is known to be well-formed, and swapping one slot keeps its wording intact.
+Retrieval and the extractive answerer see one question, so a follow-up inherits what it does
+not state from the previous (already resolved) question:
+
+- an elliptical follow-up ("南川省石楠县呢？", "它的水土保持率呢？", "And in 2030?") edits the
+  previous question slot by slot, by type: all its places for the previous places, year for
+  year, indicator for indicator. Edits replace whole slots (``slots``), so words never merge;
+- an anaphor (它/其/该县/当地, it/its/there) is replaced by the previous subject, and a
+  question with no subject of its own gets the previous one;
+- a why/how question with no topic ("这是怎么做到的？") is asked about the previous topic;
+- a question naming its own subject and topic is left alone: a new topic is never rewritten.
+  One with neither a subject nor a cue word is a follow-up only when ``related`` says so
+  (the service checks where the question's passages are);
+- across languages the follow-up's slots go through the dictionary translation.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import Callable
 
-from ..text import content_terms, detect_language, years
+from ..gazetteer import Gazetteer
+from ..query import expected_kind
+from ..conversation import reading_lang
+from .slots import ZH_ASK as ZH_ASK_RE
+from .slots import Slots, Span, parse
 
-# Provincial-level names: most are written without 省/市 in questions ("上海呢？").
-_PROVINCES = (
-    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
-    "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 全国 我国 中国"
-).split()
-_ZH_PLACE_RE = re.compile(
-    r"(?:%s)(?:省|市|自治区|特别行政区)?|[\u4e00-\u9fff]{2,4}?(?:省|市|自治州|自治区|县)"
-    % "|".join(sorted(_PROVINCES, key=len, reverse=True))
-)
-# "城市", "上市" end in 市 without naming a place
-_NOT_PLACE = re.compile(r"(?:城|都|超|门|上|街|股)市$")
-_EN_PLACES = {
-    "beijing", "tianjin", "shanghai", "chongqing", "hebei", "shanxi", "liaoning", "jilin", "heilongjiang",
-    "jiangsu", "zhejiang", "anhui", "fujian", "jiangxi", "shandong", "henan", "hubei", "hunan", "guangdong",
-    "hainan", "sichuan", "guizhou", "yunnan", "shaanxi", "gansu", "qinghai", "inner mongolia", "guangxi",
-    "tibet", "ningxia", "xinjiang", "china", "liupanshui",
-}
-# Words that frame a question without being its indicator: kept when the indicator is swapped.
-_EN_FRAME = {"target", "targets", "goal", "goals", "plan", "planned", "figure", "value", "level", "what",
-             "about", "how", "and", "it", "its", "their", "they", "there", "same", "then", "year"}
-_ZH_PRONOUNS = {"它", "它们", "其", "该", "此", "这", "那", "那么", "同期", "同样", "还有", "另外", "这个", "那个", "当地", "该省", "该市"}
-
-_ZH_CUE = re.compile(r"^(?:那么?|还有|另外|那个|这个|它|其|该|此|同期|同样)|呢[？?。!！]*$")
-_EN_CUE = re.compile(r"^(?:what|how)\s+about\b|^and\b|^what\s+of\b|\b(?:it|its|they|their|there|that year|the same)\b", re.I)
-_YEAR_TEXT_EN = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+_ZH_TAIL_FRAME = re.compile(r"[的是有要到达为将能会了过还，,、\s]+$")
+_ZH_ASK_BY_KIND = {"number": "是多少？", "date": "是什么时候？", "explain": "是怎么做的？", "list": "有哪些？",
+                   "entity": "是什么？"}
 
 
-def rewrite_followup(question: str, history: list[str]) -> str:
-    """The question made self-contained using the conversation so far (oldest question first).
-
-    A question that names its own indicator and carries no follow-up cue is returned
-    unchanged; so is one whose language differs from the previous question's, because
-    slots cannot be moved between languages without a translation step.
-    """
-    previous = _resolve_history([h for h in (history or []) if h and h.strip()])
-    if previous is None:
-        return question
-    return _rewrite_one(question.strip(), previous)
+@dataclass
+class Resolution:
+    text: str  # the question to search
+    followup: bool  # resolved against the conversation: the previous turn is a prior for retrieval
+    how: str  # first | self-contained | new-topic | ellipsis | anaphora | subject | topic | unchanged
+    new_subject: bool = False  # the follow-up names a subject of its own ("南川省石楠县呢？"): the answer is elsewhere
+    subjects: tuple[list[str], list[str]] = ([], [])  # then: (its names, the previous question's names)
+    years: list[int] = field(default_factory=list)  # years the follow-up asks that the previous question did not
 
 
-def _resolve_history(history: list[str]) -> str | None:
-    """The last question of the history, itself made self-contained (follow-ups chain)."""
-    resolved = None
-    for q in history:
-        resolved = q.strip() if resolved is None else _rewrite_one(q.strip(), resolved)
-    return resolved
+class Resolver:
+    """Resolves follow-ups with the names of one corpus (``gazetteer``) and its vocabulary
+    (translations are kept only when the corpus uses them)."""
+
+    def __init__(self, gazetteer: Gazetteer | None = None, vocabulary: set[str] | None = None):
+        self.gazetteer = gazetteer or Gazetteer()
+        self.vocabulary = vocabulary
+
+    def resolve(self, question: str, previous: str | None, related: Callable[[str], bool] | None = None,
+                previous_lang: str | None = None) -> Resolution:
+        """``previous``: the previous question as resolved; ``previous_lang``: the language it is
+        read in (an English question resolved with a Chinese name in it is still English)."""
+        question = question.strip()
+        if not previous:
+            return Resolution(question, False, "first")
+        new, prev = parse(question, self.gazetteer), parse(previous.strip(), self.gazetteer, previous_lang)
+        if new.lang == "en" and prev.lang == "zh":
+            return self._english_after_chinese(new, prev, related)
+        if new.lang == "zh" and prev.lang == "en":
+            prev = parse(self._to_chinese(prev), self.gazetteer, "zh")
+        return self._resolve(new, prev, related)
+
+    def resolve_chain(self, questions: list[str], related=None) -> str | None:
+        """The last question of a conversation made self-contained (follow-ups chain)."""
+        resolved, lang = None, None
+        for q in questions:
+            resolved = self.resolve(q, resolved, related, lang).text
+            lang = reading_lang(q, resolved)
+        return resolved
+
+    # ------------------------------------------------------------------ the decision
+    def _resolve(self, new: Slots, prev: Slots, related) -> Resolution:
+        res = self._decide(new, prev, related)
+        if res.followup:
+            res.years = sorted({int(y.text) for y in new.years} - {int(y.text) for y in prev.years})
+        return res
+
+    def _decide(self, new: Slots, prev: Slots, related) -> Resolution:
+        own, topic = new.own_subject, bool(new.indicators)
+        if not new.ellipsis and own and (topic or len(new.places) < len(new.subject)):
+            if new.place_anaphor and not new.places and prev.places:  # "那里的互助青稞酒公司…"
+                return Resolution(_replace(new.text, new.anaphors[0], _places_text(prev)), True, "anaphora")
+            return Resolution(new.text, False, "self-contained")
+        if new.ellipsis:
+            if not (own or new.years or new.residual()):
+                return Resolution(new.text, False, "unchanged")
+            if prev.explain and new.residual():  # an indicator after a why-question: ask it of the subject
+                return Resolution(self.compose(prev, new), True, "ellipsis", own)
+            return Resolution(self.edit(prev, new), True, "ellipsis", own, _names(new, prev) if own else ([], []))
+        cue = bool(new.lead or new.anaphors)
+        if not own and not cue and not (related and related(new.text)):
+            return Resolution(new.text, False, "new-topic")
+        if not own and (not topic or new.topic_anaphor):  # "这是怎么做到的？", "What share … is that?"
+            return Resolution(join_topic(prev, new), True, "topic")
+        if not own and prev.subject_run():
+            return Resolution(with_subject(new, prev), True, "anaphora" if new.anaphors else "subject")
+        if own and not topic:  # "上海是多少？": the places of the previous question
+            return Resolution(self.edit(prev, new), True, "ellipsis", True, _names(new, prev))
+        return Resolution(new.text, False, "unchanged")
+
+    def _english_after_chinese(self, new: Slots, prev: Slots, related) -> Resolution:
+        """An English follow-up of a Chinese conversation: an elliptical one is translated into a
+        Chinese one ("And in 2030?" -> "2030年呢？") and resolved in Chinese; a full question keeps
+        its words and gets the previous Chinese subject."""
+        if new.ellipsis:
+            zh = self._translate_ellipsis(new)
+            if zh is not None:
+                out = self._resolve(parse(zh, self.gazetteer, "zh"), prev, related)
+                return out if out.followup else Resolution(new.text, False, out.how)
+        return self._resolve(new, prev, related)
+
+    # ------------------------------------------------------------------ slot edits
+    def edit(self, prev: Slots, new: Slots) -> str:
+        """The previous question with the follow-up's subject, years and indicator put in.
+
+        A new Chinese indicator asked the way the previous one was ("…森林覆盖率|目标是多少？")
+        gives a focused question: subject, years, the new indicator and the previous ask, without
+        the previous question's other context, which the retrieval prior carries instead."""
+        reps: list[tuple[Span, str]] = []
+        indicator = new.residual() if new.ellipsis else " ".join(i.text for i in new.indicators)
+        target = _indicator_target(prev) if indicator else None
+        if target is not None and prev.lang == "zh" and prev.asks and target.end <= prev.asks[0].start:
+            clause = re.match(r"[^？?。！!]*[？?。！!]*", prev.text[target.end :]).group(0)  # the first question only
+            return self._focused(prev, new, indicator, target, clause)
+        if new.subject:
+            reps.append(self._subject_edit(prev, new))
+        reps += _year_edits(prev, new)
+        if indicator:
+            reps.append((target, indicator) if target else _indicator_insert(prev, indicator))
+        return _apply(prev.text, reps)
+
+    def _focused(self, prev: Slots, new: Slots, indicator: str, target: Span, ask: str) -> str:
+        run, subject = prev.subject_run(), _possessor(prev, target)
+        if new.subject:
+            span, text = self._subject_edit(prev, new)
+            subject = prev.text[run[0].start : span.start] + text + prev.text[span.end : run[-1].end] if run else text
+        years = "".join(f"{y.text}年" for y in (new.years or prev.years))
+        return f"{subject}{years}{indicator}{_MEASURE_ASK.sub('多少', ask)}"
+
+    def compose(self, prev: Slots, new: Slots) -> str:
+        """Subject, years and indicator in a plain question ("固阳县" + "湿地保护率" + "是多少？")."""
+        subject = new.text[new.subject[0].start : new.subject[-1].end] if new.subject else prev.subject_text()
+        years = new.years or prev.years
+        if prev.lang == "zh":
+            return f"{subject}{''.join(y.text + '年' for y in years)}{new.residual()}是多少？"
+        year = f" in {years[0].text}" if years else ""
+        return f"What is the {new.residual()} of {subject}{year}?"
+
+    def _subject_edit(self, prev: Slots, new: Slots) -> tuple[Span, str]:
+        """Place for place, organisation for organisation; the province a new county lies in
+        is kept when the text stated it (内蒙古固阳县 -> 凉城县呢 -> 内蒙古凉城县)."""
+        run = prev.subject_run()
+        text = new.text[new.subject[0].start : new.subject[-1].end]
+        if not run:
+            if prev.lang == "zh":
+                return Span(0, 0, ""), text
+            at = len(prev.text.rstrip("?？ "))
+            return Span(at, at, ""), f" in {text}"
+        kinds = {m.kind for m in new.subject}
+        same = [m for m in run if m.kind in kinds] or run
+        parents = self.gazetteer.parents(new.subject[0].text)
+        kept = [m.text for m in same[:1] if m.text in parents and m.text not in text]
+        return Span(same[0].start, same[-1].end, ""), "".join(kept) + text
+
+    # ------------------------------------------------------------------ translation
+    def _groups(self, text: str) -> list[list[str]]:
+        from ..translate import translate_groups
+
+        return translate_groups(text, self.vocabulary)
+
+    def _names_zh(self, slots: Slots) -> str | None:
+        names = []
+        for m in reversed(slots.subject_run()):  # "Liangcheng County in Inner Mongolia": outermost first in Chinese
+            if re.search(r"[\u4e00-\u9fff]", m.text):
+                names.append(m.text)
+                continue
+            groups = self._groups(m.text)
+            if not groups:
+                return None
+            names.append("".join(g[0] for g in groups))
+        return "".join(names)
+
+    def _translate_ellipsis(self, new: Slots) -> str | None:
+        names = self._names_zh(new)
+        rest = new.residual()
+        indicator = "".join(g[0] for g in self._groups(rest)) if rest else ""
+        if names is None or (rest and not indicator):
+            return None
+        years = "".join(f"{y.text}年" for y in new.years)
+        return f"{names}{years}{'的' if names and indicator else ''}{indicator}呢？"
+
+    def _to_chinese(self, prev: Slots) -> str:
+        """An English question as a Chinese one, slot by slot (subject, years, indicator, ask)."""
+        names = self._names_zh(prev) or ""
+        indicator = "".join(g[0] for i in prev.indicators for g in self._groups(i.text)[:3])
+        years = "".join(f"{y.text}年" for y in prev.years)
+        return f"{names}{years}{indicator}{_ZH_ASK_BY_KIND.get(expected_kind(prev.text), '是多少？')}"
 
 
-def _rewrite_one(question: str, previous: str) -> str:
-    lang = detect_language(question)
-    if lang != detect_language(previous):
-        return question
-    new, old = _slots(question, lang), _slots(previous, lang)
-    cue = bool((_ZH_CUE if lang == "zh" else _EN_CUE).search(question))
-    if new["indicator"] and not cue:
-        return question  # self-contained: it names what it asks about
-    if not cue and not (new["years"] or new["place"]):
-        return question  # nothing to anchor on: treat as a new topic
-    if new["indicator"] and new["place"] and new["years"]:
-        return question
-    if not old["indicator"] and not old["place"]:
-        return question
-
-    text = previous
-    if new["indicator"] and old["indicator"]:
-        text = _swap_indicator(text, old, new["indicator"], lang)
-    elif new["indicator"]:
-        return question  # the previous question had no indicator to replace
-    if new["place"]:
-        text = _swap_place(text, old["place"], new["place"], lang)
-    if new["years"]:
-        text = _swap_years(text, old["years"], new["years"], lang)
-    return text if text != previous or new["indicator"] else question
+# ---------------------------------------------------------------------------- helpers
+def _names(new: Slots, prev: Slots) -> tuple[list[str], list[str]]:
+    return [m.text for m in new.subject], [m.text for m in prev.subject_run()]
 
 
-# ---------------------------------------------------------------------------- slots
-def _slots(question: str, lang: str) -> dict:
-    place = _place(question, lang)
-    terms = content_terms(question)
-    if lang == "zh":
-        indicator = [t for t in terms if t not in _ZH_PRONOUNS and not (place and (t in place or place in t))
-                     and not _ZH_PLACE_RE.fullmatch(t)]
-    else:
-        place_words = set(place.lower().split()) if place else set()
-        indicator = [t for t in terms if t not in _EN_FRAME and t not in place_words and t not in _EN_PLACES
-                     and not re.fullmatch(r"s|'s", t)]
-    return {"place": place, "indicator": indicator, "years": years(question)}
+def _replace(text: str, span: Span, new: str) -> str:
+    return text[: span.start] + new + text[span.end :]
 
 
-def _place(question: str, lang: str) -> str | None:
-    if lang == "zh":
-        for m in _ZH_PLACE_RE.finditer(question):
-            if not _NOT_PLACE.search(m.group(0)):
-                return m.group(0)
+def _apply(text: str, reps: list[tuple[Span, str]]) -> str:
+    """Apply non-overlapping replacements, right to left (a later overlapping one is dropped)."""
+    done: list[Span] = []
+    for span, new in sorted(reps, key=lambda r: (-r[0].start, -r[0].end)):
+        if any(span.start < d.end and d.start < span.end for d in done):
+            continue
+        text = _replace(text, span, new)
+        done.append(span)
+    return text
+
+
+def _places_text(prev: Slots) -> str:
+    places = [m for m in prev.subject_run() if m.kind == "place"] or prev.places
+    return prev.text[places[0].start : places[-1].end]
+
+
+def _year_edits(prev: Slots, new: Slots) -> list[tuple[Span, str]]:
+    if not new.years:
+        return []
+    if prev.years:
+        return [(old, new.years[min(i, len(new.years) - 1)].text) for i, old in enumerate(prev.years)]
+    year = new.years[0].text
+    if prev.lang == "zh":
+        run = prev.subject_run()
+        at = run[-1].end if run else 0
+        return [(Span(at, at, ""), f"{year}年")]
+    at = len(prev.text.rstrip("?？ "))
+    return [(Span(at, at, ""), f" in {year}")]
+
+
+_ZH_GAP = re.compile(r"^[的是有要到达为将能会了过还目标计划打算预计，,\s]*$")
+_MEASURE_ASK = re.compile(r"多[长大高宽深重久远]")  # asked of the old indicator; a new one is asked "多少"
+
+
+def _possessor(prev: Slots, target: Span) -> str:
+    """What the previous indicator belonged to: "广西北仑河口国家级自然保护区" in "…保护区的岸线",
+    else the subject; years are left out (they are slots of their own)."""
+    run = prev.subject_run()
+    if not run or target.start < 1 or prev.text[target.start - 1] != "的" or target.start - 1 <= run[-1].end:
+        return prev.subject_text()
+    text = prev.text[run[0].start : target.start - 1]
+    text = re.sub(r"(?:19|20)\d{2}年?", "", text)
+    return prev.subject_text() if re.search(r"[，,？?。；;]", text) or ZH_ASK_RE.search(text) else text
+
+
+def _indicator_insert(prev: Slots, indicator: str) -> tuple[Span, str]:
+    """Where an indicator goes in a question that has none: before the question word."""
+    ask = prev.asks[0].start if prev.asks else len(prev.text)
+    at = ask if prev.lang == "zh" else len(prev.text.rstrip("?？ "))
+    return Span(at, at, ""), indicator if prev.lang == "zh" else f" {indicator}"
+
+
+def _indicator_target(prev: Slots) -> Span | None:
+    """The previous indicator: in Chinese the run right before the question word
+    ("森林覆盖率|目标是多少"), or right after a counting one ("多少家|链主企业"), else the last."""
+    runs = prev.indicators
+    ask = prev.asks[0].start if prev.asks else len(prev.text)
+    if not runs:
         return None
-    low = question.lower()
-    for name in sorted(_EN_PLACES, key=len, reverse=True):
-        m = re.search(rf"\b{name}\b", low)
-        if m:
-            return question[m.start() : m.end()]
-    return None
+    if prev.lang == "zh":
+        before = [r for r in runs if r.end <= ask and _ZH_GAP.match(prev.text[r.end : ask])]
+        after = [r for r in runs if r.start >= ask]
+        counting = [a for a in prev.asks if a.text.startswith(("多少", "几"))]
+        counted = bool(after and counting and 0 <= after[0].start - counting[0].end <= 1
+                       and not re.search(r"[\W]", prev.text[counting[0].end : after[0].start]))  # "多少家|链主企业"
+        target = after[0] if counted else before[-1] if before else after[0] if after else runs[-1]
+    else:
+        after = [r for r in runs if r.start >= ask]
+        target = after[0] if after else runs[-1]
+    return target
 
 
-# ---------------------------------------------------------------------------- edits
-def _swap_indicator(text: str, old: dict, indicator: list[str], lang: str) -> str:
-    """Replace the span from the first to the last indicator term of the previous question."""
-    low = text.lower()
-    spans = [(low.find(t.lower()), low.find(t.lower()) + len(t)) for t in old["indicator"] if t.lower() in low]
-    new_text = ("" if lang == "zh" else " ").join(indicator)
-    if not spans:
-        return text
-    start, end = min(s for s, _ in spans), max(e for _, e in spans)
-    # the span must not swallow the place or the year, which are carried separately
-    between = text[start:end]
-    if (old["place"] and old["place"] in between) or _YEAR_TEXT_EN.search(between):
-        start, end = spans[-1]
-    return text[:start] + new_text + text[end:]
+def topic_of(prev: Slots) -> str:
+    """The previous question without its question words: what it was about."""
+    if prev.lang == "zh":
+        cut = prev.asks[0].start if prev.asks and prev.asks[0].start > 0 else len(prev.text)
+        topic = _ZH_TAIL_FRAME.sub("", re.sub(r"[？?。！!]+$", "", prev.text[:cut]))
+        return topic or re.sub(r"[？?。！!]+$", "", prev.text)
+    words = re.sub(r"^\s*(?:what|which|how|when|where|who|why)\b(?:\s+(?:is|are|was|were|does|do|did))?\s*(?:the\s+)?",
+                   "", prev.text, flags=re.I)
+    return words.rstrip("?？ ")
 
 
-def _swap_place(text: str, old_place: str | None, new_place: str, lang: str) -> str:
-    if old_place and old_place in text:
-        return text.replace(old_place, new_place, 1)
-    return f"{new_place}{text}" if lang == "zh" else f"{text.rstrip('?？ ')} in {new_place}?"
+def _without_cue(new: Slots) -> str:
+    text = new.text[new.lead.end :] if new.lead else new.text
+    return text.strip()
 
 
-def _swap_years(text: str, old_years: list[int], new_years: list[int], lang: str) -> str:
-    if old_years:
-        for i, old in enumerate(old_years):
-            new = new_years[min(i, len(new_years) - 1)]
-            text = re.sub(rf"(?<!\d){old}(?!\d)", str(new), text, count=1)
-        return text
-    year = new_years[0]
-    if lang == "zh":
-        place = _place(text, "zh")
-        at = text.find(place) + len(place) if place else 0  # "甘肃省2025年森林覆盖率…" reads naturally; before the place does not
-        return f"{text[:at]}{year}年{text[at:]}"
-    return f"{text.rstrip('?？ ')} in {year}?"
+def join_topic(prev: Slots, new: Slots) -> str:
+    """A why/how question without a topic asked about the previous topic ("…占比" + "是怎么做到的？")."""
+    rest = new.text
+    for a in sorted(new.anaphors, key=lambda s: -s.start):
+        rest = rest[: a.start] + rest[a.end :]
+    if new.lead:
+        rest = rest[len(new.lead.text) :] if rest.startswith(new.lead.text) else rest
+    if new.lang == "zh" and prev.lang == "zh":
+        return topic_of(prev) + rest.strip(" ，,")
+    return f"{rest.strip().rstrip('?？')} ({topic_of(prev)})?"
+
+
+def with_subject(new: Slots, prev: Slots) -> str:
+    """The follow-up with the previous subject in place of its anaphor, or in front of it."""
+    subject = prev.subject_text()
+    if new.lang == "zh":
+        if new.anaphors:
+            return _replace(new.text, new.anaphors[0], subject)
+        return subject + _without_cue(new)
+    if new.anaphors:
+        a = new.anaphors[0]
+        word = a.text.lower()
+        put = f"{subject}'s" if word in ("its", "their") else f"in {subject}" if word == "there" else subject
+        return _replace(new.text, a, put)
+    text = _without_cue(new).rstrip("?？ ")
+    return f"{text[:1].upper()}{text[1:]} in {subject}?"
+
+
+def rewrite_followup(question: str, history: list[str], gazetteer: Gazetteer | None = None,
+                     vocabulary: set[str] | None = None) -> str:
+    """The question made self-contained using the earlier questions (oldest first)."""
+    resolver = Resolver(gazetteer, vocabulary)
+    previous = resolver.resolve_chain([h for h in (history or []) if h and h.strip()])
+    return resolver.resolve(question, previous).text

@@ -176,11 +176,11 @@ class LLMAnswerer:
         except LLMError as exc:
             return fallback(extractive, str(exc), notes)
         raw = _THINK.sub("", raw).strip()
-        checked = verify_answer(raw, prompt.chunks, query.lang, query.terms)
+        checked = verify_answer(raw, prompt.chunks, query.answer_lang, query.terms)
         notes += checked.notes
         if checked.reject:
             return fallback(extractive, f"the LLM answer failed verification ({checked.reject})", notes)
-        answer = Answer(query.text, checked.text, checked.refused, checked.citations, hits, lang=query.lang,
+        answer = Answer(query.text, checked.text, checked.refused, checked.citations, hits, lang=query.answer_lang,
                         mode="llm", notes=notes, unverified=checked.unverified)
         answer.timings_ms["llm_ms"] = (time.perf_counter() - t0) * 1000
         return answer

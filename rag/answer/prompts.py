@@ -71,7 +71,7 @@ class Prompt:
 
 def build_prompt(query: Query, hits: list[Hit], context_tokens: int) -> Prompt:
     """Number passages in rank order and keep as many as fit, dropping the lowest-ranked first."""
-    lang = query.lang if query.lang in REFUSAL else "en"
+    lang = query.answer_lang if query.answer_lang in REFUSAL else "en"
     system = SYSTEM_PROMPT.format(language=LANGUAGE[lang], refusal=REFUSAL[lang])
     question = escape(query.text)
     fixed = count_tokens(system) + count_tokens(USER_TEMPLATE.format(passages="", question=question)) + 2 * MESSAGE_OVERHEAD

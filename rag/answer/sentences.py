@@ -34,13 +34,15 @@ class SentenceVectors:
     @classmethod
     def build(cls, chunks: list[Chunk], embedder: Embedder, cache: EmbeddingCache | None = None,
               log: Callable[[str], None] | None = None, batch_size: int = 32,
-              previous: "SentenceVectors | None" = None) -> "SentenceVectors":
-        """Vectors for every sentence of ``chunks``; those of chunks ``previous`` holds are reused."""
+              previous: "SentenceVectors | None" = None,
+              on_progress: Callable[[int, int], None] | None = None) -> "SentenceVectors":
+        """Vectors for every sentence of ``chunks``; those of chunks ``previous`` holds are reused.
+        ``on_progress(done, total)`` follows the sentences to embed."""
         previous = previous or cls({}, {})
         todo = [c for c in chunks if c.chunk_id not in previous._vectors]
         spans = {c.chunk_id: sentence_spans(c.text) for c in todo}
         texts = [sentence_text(c, s, e) for c in todo for s, e in spans[c.chunk_id]]
-        flat, embedded = _embed(texts, embedder, cache, log, batch_size)
+        flat, embedded = _embed(texts, embedder, cache, log, batch_size, on_progress)
         vectors, i = {}, 0
         for c in todo:
             n = len(spans[c.chunk_id])
@@ -87,7 +89,8 @@ class SentenceVectors:
 
 
 def _embed(texts: list[str], embedder: Embedder, cache: EmbeddingCache | None,
-           log: Callable[[str], None] | None, batch_size: int) -> tuple[np.ndarray, int]:
+           log: Callable[[str], None] | None, batch_size: int,
+           on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
     """(passage vectors of ``texts``, distinct texts the model embedded), through the cache when
     there is one, reporting progress."""
     if not texts:
@@ -101,6 +104,8 @@ def _embed(texts: list[str], embedder: Embedder, cache: EmbeddingCache | None,
         done["new"] += embedded
         if log and not cached and done["new"] % (batch_size * 8) < batch_size:
             log(f"  sentence vectors: {done['n']}/{len(texts)}")
+        if on_progress:
+            on_progress(done["n"], len(texts))
 
     flat = cache.embed_passages(texts, batch_size=batch_size, progress=progress)
     if log and done["new"]:
