@@ -5,7 +5,10 @@ swapped and tested alone.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -18,6 +21,48 @@ from .types import Hit
 
 if TYPE_CHECKING:
     from .conversation import Prior
+
+
+FUSION_FILE = Path(__file__).with_name("fusion.json")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How one language's ranked lists are fused into one ranking.
+
+    Fitted on the user dev split and the regression set by ``eval/fit_retrieval.py`` (written to
+    ``rag/fusion.json``), not chosen by hand: how much the translated-terms query row and the
+    lexical list of an English question are worth, against the question's own vector, is a
+    property of the translation and the model, measured rather than guessed."""
+
+    w_terms: float = 1.0  # an English question's translated-terms vector: its own dense list
+    w_lexical: float = 1.0  # BM25 over the question's (or the translation's) tokens
+    rrf_k: int = 60  # reciprocal-rank constant: small trusts the first ranks more
+    year_bonus: float = 0.25  # a passage naming the asked year, in first-rank units
+    pool: int = 20  # passages re-ranked by their best sentence
+    w_sentence: float = 1.0  # the best-sentence order against the fused order
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Fusion":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@lru_cache(maxsize=4)
+def fitted_fusion(path: Path = FUSION_FILE) -> dict[str, Fusion]:
+    """{"zh": …, "en": …} from the fitted file; the defaults when there is none."""
+    if not Path(path).is_file():
+        return {"zh": Fusion(), "en": Fusion()}
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {lang: Fusion.from_dict(data.get(lang, {})) for lang in ("zh", "en")}
+
+
+def fusion_for(query: Query, table: dict[str, Fusion] | None = None) -> Fusion:
+    table = table or fitted_fusion()
+    return table["zh" if query.lang == "zh" else "en"]
 
 
 class Retriever(Protocol):
@@ -45,19 +90,27 @@ class DenseRetriever:
         return query.vector
 
     def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
-        vectors = np.atleast_2d(self.embed(query))
+        """One ranking: each passage scored by its closest query row."""
+        best: dict[str, Hit] = {}
+        for row in self.retrieve_rows(query, k, docs):
+            for hit in row:
+                if hit.chunk.chunk_id not in best or hit.score > best[hit.chunk.chunk_id].score:
+                    best[hit.chunk.chunk_id] = hit
+        ranked = sorted(best.values(), key=lambda h: -h.score)[:k]
+        return [replace(h, dense_rank=r) for r, h in enumerate(ranked, 1)]
+
+    def retrieve_rows(self, query: Query, k: int, docs: set[str] | None = None) -> list[list[Hit]]:
+        """One ranking per query row (the question; for English also its translated terms)."""
         mask = _allowed_mask(self.store, docs)
         # with a document filter, search everything and filter: exact and cheap at this scale
         depth = len(self.store.chunks) if mask is not None else k
-        best: dict[int, float] = {}
-        for vector in vectors:
+        rows = []
+        for vector in np.atleast_2d(self.embed(query)):
             scores, ids = self.store.search(vector, depth)
-            for score, i in zip(scores, ids):
-                if mask is None or mask[i]:
-                    best[int(i)] = max(best.get(int(i), -1.0), float(score))
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
-        return [Hit(self.store.chunks[i], score, "dense", dense_score=score, dense_rank=r + 1)
-                for r, (i, score) in enumerate(ranked)]
+            kept = [(float(s), int(i)) for s, i in zip(scores, ids) if mask is None or mask[i]][:k]
+            rows.append([Hit(self.store.chunks[i], s, "dense", dense_score=s, dense_rank=r)
+                         for r, (s, i) in enumerate(kept, 1)])
+        return rows
 
 
 class LexicalRetriever:
@@ -85,42 +138,39 @@ class LexicalRetriever:
         ]
 
 
-def fusion_weights(query: Query) -> tuple[float, float]:
-    """(dense, lexical) weights: lexical matching of translated terms is weak evidence."""
-    if query.lang == "zh":
-        return 1.0, 1.0
-    return (1.0, 0.8) if query.translated else (1.0, 0.0)
+def _add_ranked(merged: dict[str, Hit], hits: list[Hit], weight: float, rrf_k: int, rank_of) -> None:
+    """Adds ``weight / (rrf_k + rank)`` of each hit to its fused score (reciprocal-rank fusion)."""
+    for hit in hits:
+        add = weight / (rrf_k + rank_of(hit))
+        m = merged.get(hit.chunk.chunk_id)
+        if m is None:
+            merged[hit.chunk.chunk_id] = replace(hit, score=add)
+            continue
+        m.score += add
+        if hit.reason == "lexical":
+            m.reason, m.lexical_score, m.lexical_rank = "both", hit.lexical_score, hit.lexical_rank
 
 
 class HybridRetriever:
-    """Reciprocal-rank fusion of dense and lexical results, weighted by the question's language."""
+    """Reciprocal-rank fusion of the dense list of each query row and the lexical list, with the
+    weights fitted for the question's language (``Fusion``)."""
 
-    def __init__(self, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60, depth: int = 30):
-        self.dense, self.lexical, self.rrf_k, self.depth = dense, lexical, rrf_k, depth
+    def __init__(self, dense: DenseRetriever, lexical: LexicalRetriever, fusion: dict[str, Fusion] | None = None,
+                 depth: int = 30):
+        self.dense, self.lexical, self.fusion, self.depth = dense, lexical, fusion, depth
 
     def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
-        depth = max(self.depth, k)
-        w_dense, w_lex = fusion_weights(query)
-        dense = self.dense.retrieve(query, depth, docs)
-        lexical = self.lexical.retrieve(query, depth, docs) if w_lex > 0 else []
+        depth, f = max(self.depth, k), fusion_for(query, self.fusion)
         merged: dict[str, Hit] = {}
-        for hit in dense:
-            merged[hit.chunk.chunk_id] = Hit(hit.chunk, w_dense / (self.rrf_k + hit.dense_rank), "dense",
-                                             dense_score=hit.dense_score, dense_rank=hit.dense_rank)
-        for hit in lexical:
-            add = w_lex / (self.rrf_k + hit.lexical_rank)
-            if hit.chunk.chunk_id in merged:
-                m = merged[hit.chunk.chunk_id]
-                m.score += add
-                m.reason, m.lexical_score, m.lexical_rank = "both", hit.lexical_score, hit.lexical_rank
-            else:
-                merged[hit.chunk.chunk_id] = Hit(hit.chunk, add, "lexical", lexical_score=hit.lexical_score,
-                                                 lexical_rank=hit.lexical_rank)
-        if query.years:  # a passage naming the asked year wins a tie (2030 over 2025 targets)
-            bonus = 0.25 * w_dense / (self.rrf_k + 1)
+        for row, hits in enumerate(self.dense.retrieve_rows(query, depth, docs)):
+            _add_ranked(merged, hits, 1.0 if row == 0 else f.w_terms, f.rrf_k, lambda h: h.dense_rank)
+        if f.w_lexical > 0:
+            _add_ranked(merged, self.lexical.retrieve(query, depth, docs), f.w_lexical, f.rrf_k,
+                        lambda h: h.lexical_rank)
+        if query.years and f.year_bonus:  # a passage naming the asked year wins a tie (2030 over 2025 targets)
             for hit in merged.values():
                 if any(str(y) in hit.chunk.text for y in query.years):
-                    hit.score += bonus
+                    hit.score += f.year_bonus / (f.rrf_k + 1)
         return sorted(merged.values(), key=lambda h: -h.score)[:k]
 
 
@@ -129,22 +179,24 @@ class SentenceRerank:
 
     A chunk vector averages a whole passage; the question is usually about one sentence of it.
     The sentence vectors already computed for the answer scorer give that sentence-level view
-    for free: the first ``pool`` passages are fused (reciprocal rank, equal weights) with their
-    order by best-sentence similarity. It matters most across languages, where an English
-    question and the one Chinese sentence that answers it are close but the passage is not.
+    for free: the first ``pool`` passages are fused (reciprocal rank, weighted by the fitted
+    ``Fusion``) with their order by best-sentence similarity. It matters most across languages,
+    where an English question and the one Chinese sentence that answers it are close but the
+    passage is not.
     """
 
-    def __init__(self, base: Retriever, sentences, rrf_k: int = 60, pool: int = 20):
-        self.base, self.sentences, self.rrf_k, self.pool = base, sentences, rrf_k, pool
+    def __init__(self, base: Retriever, sentences, fusion: dict[str, Fusion] | None = None):
+        self.base, self.sentences, self.fusion = base, sentences, fusion
 
     def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
-        hits = self.base.retrieve(query, max(k, self.pool), docs)
-        if query.vector is None or len(hits) < 2:
+        f = fusion_for(query, self.fusion)
+        hits = self.base.retrieve(query, max(k, f.pool), docs)
+        if query.vector is None or len(hits) < 2 or f.w_sentence <= 0:
             return hits[:k]
         qv = np.atleast_2d(query.vector)[0]
         best = [self._best_sentence(h.chunk, qv) for h in hits]
         by_sentence = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -best[i]))}
-        fused = [1 / (self.rrf_k + i) + 1 / (self.rrf_k + by_sentence[i]) for i in range(len(hits))]
+        fused = [1 / (f.rrf_k + i) + f.w_sentence / (f.rrf_k + by_sentence[i]) for i in range(len(hits))]
         order = sorted(range(len(hits)), key=lambda i: -fused[i])
         return [replace(hits[i], score=fused[i]) for i in order[:k]]  # the score is what the order says
 
@@ -201,12 +253,12 @@ class PriorRetriever:
         return w["doc"] if c.doc_id in self.prior.docs else 0.0
 
 
-def make_retriever(mode: str, dense: DenseRetriever, lexical: LexicalRetriever, rrf_k: int = 60,
-                   sentences=None) -> Retriever:
+def make_retriever(mode: str, dense: DenseRetriever, lexical: LexicalRetriever, sentences=None,
+                   fusion: dict[str, Fusion] | None = None) -> Retriever:
     """The retriever of a mode; with sentence vectors, dense and hybrid results are re-ranked by sentence."""
     if mode == "lexical":
         return lexical
     if mode not in ("dense", "hybrid"):
         raise ValueError(f"unknown retrieval mode {mode!r}; use hybrid, dense or lexical")
-    base = dense if mode == "dense" else HybridRetriever(dense, lexical, rrf_k)
-    return SentenceRerank(base, sentences, rrf_k) if sentences is not None else base
+    base = dense if mode == "dense" else HybridRetriever(dense, lexical, fusion)
+    return SentenceRerank(base, sentences, fusion) if sentences is not None else base

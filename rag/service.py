@@ -162,9 +162,9 @@ class RagService:
         if mode != "lexical":
             live.dense.embed(query)
         t1 = time.perf_counter()
-        retriever = make_retriever(mode, live.dense, live.lexical, self.settings.rrf_k, live.sentences)
+        retriever = make_retriever(mode, live.dense, live.lexical, live.sentences)
         if step and step.prior:
-            retriever = PriorRetriever(retriever, live.lexical, step.prior, self.settings.rrf_k)
+            retriever = PriorRetriever(retriever, live.lexical, step.prior)
         hits = retriever.retrieve(query, k, wanted)
         t2 = time.perf_counter()
         timings.update(embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)

@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     # --- retrieval and answering ---------------------------------------------
     top_k: int = Field(5, ge=1, le=50)
     retrieval_mode: RetrievalMode = "hybrid"
-    rrf_k: int = Field(60, ge=1)
     answer_mode: AnswerMode = "extractive"
     max_question_chars: int = Field(500, ge=10)
     # --- optional LLM (OpenAI-compatible) ------------------------------------
