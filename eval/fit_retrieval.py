@@ -116,10 +116,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(FUSION_FILE), help="where to write (default rag/fusion.json)")
     args = ap.parse_args(argv)
     from rag.service import RagService
+    from eval.harness import to_stderr, eval_settings
     from rag.settings import get_settings
 
     t0 = time.perf_counter()
-    service = RagService.open(get_settings(), log=lambda m: print(m, file=sys.stderr))
+    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
     out = {"version": 1}
     for lang in ("zh", "en"):
         fusion, figures, default = fit_language(service, lang)

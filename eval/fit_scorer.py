@@ -179,10 +179,11 @@ def main(argv=None) -> int:
     ap.add_argument("--generated", type=int, default=GENERATED, help="pseudo-questions from the corpus")
     args = ap.parse_args(argv)
     from rag.service import RagService
+    from eval.harness import to_stderr, eval_settings
     from rag.settings import get_settings
 
     t0 = time.perf_counter()
-    service = RagService.open(get_settings(), log=lambda m: print(m, file=sys.stderr))
+    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
     k = service.settings.top_k
     dev = [i for i in load_dataset(USER_SET) if i["split"] == "dev"]
     items = [(i, i["question"], "zh", 1.0) for i in dev]

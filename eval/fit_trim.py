@@ -94,10 +94,11 @@ def main(argv=None) -> int:
     ap.add_argument("--generated", type=int, default=400, help="pseudo-questions from the corpus")
     args = ap.parse_args(argv)
     from rag.service import RagService
+    from eval.harness import to_stderr, eval_settings
     from rag.settings import get_settings
 
     t0 = time.perf_counter()
-    service = RagService.open(get_settings(), log=lambda m: print(m, file=sys.stderr))
+    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
     dev = [i for i in load_dataset(USER_SET) if i["split"] == "dev"]
     items = [(i, i["question"], 1.0) for i in dev] + [(i, i["question_en"], 1.0) for i in dev if i.get("question_en")]
     items += [(g, g["question"], GENERATED_WEIGHT) for g in pseudo_questions(service.store.chunks, args.generated)

@@ -176,6 +176,24 @@ def run(settings, names: Sequence[str], langs: Sequence[str], items: Sequence[di
     return rows
 
 
+def eval_settings(settings, log: Callable[[str], None] | None = None):
+    """The settings an evaluation or a fit runs on: the bundled corpus only.
+
+    The sets' questions are about the bundled documents; documents a user added with `rag add`
+    or the browser would change the figures and what is fitted. When the user folder holds any,
+    the run uses an empty user folder and its own index folder (the embedding cache is shared,
+    so only the index files are rewritten) and says so; the user's index is left alone."""
+    user_dir = Path(settings.resolved_user_corpus_dir())
+    if not user_dir.is_dir() or not any(p.is_file() for p in user_dir.rglob("*")):
+        return settings
+    base = Path(settings.cache_dir) / "eval"
+    (base / "empty-user-corpus").mkdir(parents=True, exist_ok=True)
+    if log:
+        log(f"Documents added in {user_dir} are left out: this run uses the bundled corpus only "
+            f"(index in {base / 'index'}).")
+    return settings.model_copy(update={"user_corpus_dir": base / "empty-user-corpus", "index_dir": base / "index"})
+
+
 # ---------------------------------------------------------------------------- CLI
 def cmd_eval(args) -> int:
     from rag.cli import UserError, settings_from
@@ -185,7 +203,7 @@ def cmd_eval(args) -> int:
     if args.conversations:
         from .conversations import cmd_conversations
 
-        return cmd_conversations(args, settings_from(args, answer_mode=args.answer_mode))
+        return cmd_conversations(args, eval_settings(settings_from(args, answer_mode=args.answer_mode), log=to_stderr))
     if args.dataset:
         path = Path(args.dataset)
         if not path.is_file():
@@ -198,7 +216,7 @@ def cmd_eval(args) -> int:
     if unknown:
         raise UserError(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
     langs = ["zh", "en"] if args.lang == "both" else [args.lang]
-    settings = settings_from(args, answer_mode=args.answer_mode)
+    settings = eval_settings(settings_from(args, answer_mode=args.answer_mode), log=to_stderr)
     for set_name, items in sets.items():
         items = items[: args.limit] if args.limit else items
         print(f"\n### {set_name}: {len(items)} items ({', '.join(langs)}) with {', '.join(names)} …", file=sys.stderr)
@@ -217,6 +235,10 @@ def cmd_eval(args) -> int:
             print(f"\nReport: {folder / 'summary.md'}  (per question: {folder / 'results.jsonl'}; "
                   f"latest summary copied to {out / 'latest.md'})")
     return 0
+
+
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def register(sub, common, query) -> None:

@@ -192,7 +192,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     age = time.time() - (info["created_at"] or time.time())
     print(f"Index:      {info['index']}  (built {age / 60:.0f} min ago, {info['faiss']})")
     print(f"Corpus:     {info['corpus']}  (read-only)")
-    print(f"Added:      {service.settings.resolved_user_corpus_dir()}  (`rag add` / `rag remove`)")
+    print(f"Added:      {info['user_corpus']}  (`rag add` / `rag remove`)")
     print(f"Embedding:  {emb['backend']}:{emb['model']} (dim {emb['dim']}, prompts {emb['query_prompt']!r}/{emb['passage_prompt']!r})")
     print(f"Chunking:   {st['chunk_size']} tokens, overlap {st['chunk_overlap']} ({st['tokenizer']})")
     print(f"Documents:  {len(info['documents'])}, chunks: {info['chunks']}")

@@ -334,6 +334,7 @@ class RagService:
         return {
             "index": str(self.store.path),
             "corpus": m.get("corpus_dir"),
+            "user_corpus": str(self.settings.resolved_user_corpus_dir()),  # `rag add` / the browser's uploads
             "documents": [
                 {"doc": d.doc_id, "title": d.title, "publisher": d.publisher, "date": d.date,
                  "chunks": sum(1 for c in self.store.chunks if c.doc_id == d.doc_id)}
