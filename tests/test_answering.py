@@ -120,3 +120,15 @@ def test_scorer_thresholds_hold_for_any_backend_of_the_fitted_model(service):
     query, hits = service.retrieve(refuses)
     answer = other.answer(query, hits)
     assert not other._calibrated() and not answer.refused and "re-fit" in " ".join(answer.notes)
+
+
+@pytest.mark.parametrize("body, question, figure", [
+    ("细颗粒物(PM2.5)浓度控制在25微克/立方米", "What is the PM2.5 target for 2030?", "25微克/立方米"),
+    ("25年平均发电量约360万kWh，实现再生水厂约20%耗电量的自给", "What share of its power does it cover?", "20%"),
+    ("投资2.46亿元，恢复水面面积2000公顷", "How many hectares of water surface were restored?", "2000公顷"),
+    ("2030年森林覆盖率达到12.7%", "What is the forest coverage target?", "12.7%"),
+])
+def test_an_english_answer_leads_with_the_figure_asked_for(body, question, figure):
+    from rag.answer.extractive import _key_figure
+
+    assert _key_figure(body, analyze(question)) == figure

@@ -153,8 +153,19 @@ def _year_phrase(sentence: str, asked: list[int]) -> str:
 
 
 def _key_figure(body: str, query: Query) -> str | None:
-    for m in NUMBER_RE.finditer(body):
-        value = re.sub(r"\s+", "", m.group(0))
-        if query.expects == "date" or not re.fullmatch(r"(19|20)\d{2}年?", value):
-            return value
-    return None
+    """The figure an English answer leads with: one in the asked unit, else a percentage when a
+    rate or share is asked, else the first that is not a year (for a date question, the first)."""
+    values = [re.sub(r"\s+", "", m.group(0)) for m in NUMBER_RE.finditer(body)
+              if not re.search(r"[A-Za-z.]$", body[: m.start()])]  # not the digits of PM2.5, G45, CO2
+    if query.expects != "date":
+        values = [v for v in values if not re.fullmatch(r"(19|20)\d{2}年?", v)]
+    if not values:
+        return None
+    if query.unit:
+        values.sort(key=lambda v: query.unit.lower() not in v.lower())  # stable: the first of the asked unit
+    elif _RATE_Q.search(query.text):
+        values.sort(key=lambda v: not v.endswith(("%", "％")))
+    return values[0]
+
+
+_RATE_Q = re.compile(r"率|比例|比重|占比|百分|\brate\b|share|percent|proportion|ratio", re.I)
