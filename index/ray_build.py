@@ -4,14 +4,16 @@ Why: embedding is nearly all of an index build (one core embeds a few passages a
 it parallelises perfectly, so past one machine it belongs on a cluster. Ray Data streams the
 documents through reading and chunking tasks into a pool of actors, each holding the
 configured embedder (``rag.embeddings.load_embedder``: the bundled weights, nothing is
-downloaded), and hands the chunks and vectors back to this process. Everything else stays
+downloaded), and hands the chunks and vectors back to this process (through a coordinating
+actor in the cluster, so that a Ray Client ``ray://`` connection works too). Everything else stays
 in the normal builder (``index/builder.build_index`` with this module's ``RayStage``): what
 changed since the last version, the sentence vectors, the place names, the BM25 tokens and
 writing the version through the store code, so a Ray build gives the same index as a
 single-process one (``tests/test_ray_build.py`` checks it).
 
-Files travel as bytes, so the workers need no shared file system; each node needs the project
-installed (``pip install -e '.[ray]'``), as the workers import ``rag``. The sentence vectors
+Files travel as bytes, so the workers need no shared file system. Each node needs the
+project's dependencies installed (``pip install -e '.[ray]'``); the project's own code goes
+with the job to a remote cluster. The sentence vectors
 of the answer scorer are embedded by the same actors and put into this machine's embedding
 cache, where the builder's sentence step finds them; so do the passage vectors, so a later
 update in one process reuses them. The cache is not consulted before embedding on the
@@ -74,7 +76,9 @@ def build_index_ray(settings: Settings, address: str | None = None, rebuild: boo
     address = address or settings.ray_address or LOCAL
     embedder = embedder or load_embedder(settings)  # the driver's: its key names the vectors
     with RayStage(settings, embedder, address, progress, log) as stage:
-        return build_index(settings, embedder, rebuild=rebuild, progress=progress, log=log, stage=stage)
+        report = build_index(settings, embedder, rebuild=rebuild, progress=progress, log=log, stage=stage)
+    report.sentences_embedded += stage.sentences_embedded
+    return report
 
 
 def _stderr(message: str) -> None:
@@ -82,20 +86,24 @@ def _stderr(message: str) -> None:
 
 
 class RayStage:
-    """The builder's ``FreshStage`` on Ray: ``read`` runs the reading tasks and keeps their
-    output in the object store, where ``chunks_and_vectors`` streams it on through chunking
-    and the embedding actors."""
+    """The builder's ``FreshStage`` on Ray. The Ray Data pipeline runs in a ``Coordinator``
+    actor on the cluster, because Ray Data needs a driver inside the cluster, which a Ray
+    Client process (``ray://``) is not; this process sends it the files and streams the
+    chunks and vectors back, one block at a time."""
 
     def __init__(self, settings: Settings, embedder: Embedder, address: str, progress: bool | None,
                  log: Callable[[str], None]):
         self.settings, self.embedder, self.address, self.log = settings, embedder, address, log
         self.progress = sys.stderr.isatty() if progress is None else progress
-        self._ray, self._started, self._read = None, False, None
+        self._ray, self._started, self._coordinator = None, False, None
+        self.sentences_embedded = 0  # by the actors; the builder finds them in the cache
 
     def __enter__(self) -> "RayStage":
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._coordinator is not None:
+            self._ray.kill(self._coordinator)
         if self._started:
             self._ray.shutdown()
 
@@ -103,58 +111,95 @@ class RayStage:
         rows, failed = _file_rows(files, catalog)
         if not rows:
             return failed
-        ray = self._connect()
-        blocks = min(len(rows), 4 * _cluster_cpus(ray))
-        self._read = ray.data.from_items(rows, override_num_blocks=blocks).map(read_row).materialize()
-        return {**failed, **{r["doc_id"]: pickle.loads(r["result"]) for r in self._read.iter_rows()}}
+        coordinator = self._connect()
+        results = self._ray.get(coordinator.read.remote(rows))
+        return {**failed, **{doc_id: pickle.loads(result) for doc_id, result in results.items()}}
 
     def chunks_and_vectors(self, documents: list[Document]) -> tuple[list[Chunk], np.ndarray, int]:
-        ray = self._connect()
-        pipeline = self._read.flat_map(chunk_rows, fn_kwargs={"size": self.settings.chunk_size,
-                                                              "overlap": self.settings.chunk_overlap})
-        pipeline = pipeline.map_batches(
-            PassageEmbedder, fn_constructor_args=(self.settings,), batch_size=ROWS_PER_EMBED_CALL,
-            batch_format="numpy", num_cpus=1, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self._actors(ray)))
-        chunks, vectors, embedded = _collect(pipeline, self.settings, self.embedder)
-        expected = {d.doc_id for d in documents}
-        if {c.doc_id for c in chunks} - expected:
+        coordinator = self._connect()
+        self._ray.get(coordinator.start.remote(self.settings.ray_actors))
+        chunks, vectors, embedded, self.sentences_embedded = _collect(_batches(self._ray, coordinator),
+                                                                      self.settings, self.embedder)
+        if {c.doc_id for c in chunks} - {d.doc_id for d in documents}:
             raise RuntimeError("the Ray pipeline returned chunks of documents the builder did not ask for")
         return chunks, vectors, embedded
 
-    def _actors(self, ray) -> int:
-        """Embedding actors: the setting, else one per CPU but one, left for reading and chunking."""
-        return self.settings.ray_actors or max(1, _cluster_cpus(ray) - 1)
-
     def _connect(self):
-        """Join the cluster (or start a local instance) once, on first use: an up-to-date index
-        never starts Ray."""
-        if self._ray is not None:
-            return self._ray
-        ray = import_ray()
+        """Join the cluster (or start a local instance) and place the coordinator, once, on
+        first use: an up-to-date index never starts Ray."""
+        if self._coordinator is not None:
+            return self._coordinator
+        ray = self._ray = import_ray()
         if not ray.is_initialized():
             self._init(ray)
             self._started = True
-        ray.data.DataContext.get_current().enable_progress_bars = self.progress
-        # Ray Data's plan and timing lines (INFO) are for Ray's users; ours see the build report
-        logging.getLogger("ray.data").setLevel(logging.WARNING if self.progress else logging.ERROR)
-        self._ray = ray
-        return ray
+        self._coordinator = ray.remote(num_cpus=0)(Coordinator).remote(self.settings, self.progress)
+        return self._coordinator
 
     def _init(self, ray) -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        quiet = {"logging_level": logging.WARNING, "include_dashboard": False}
         try:
             if self.address == LOCAL:
                 self.log(f"Starting a local Ray instance ({LOCAL_CPUS} CPUs) …")
-                ray.init(address=LOCAL, num_cpus=min(LOCAL_CPUS, os.cpu_count() or 1),
-                         object_store_memory=LOCAL_OBJECT_STORE, **quiet)
+                ray.init(address=LOCAL, num_cpus=min(LOCAL_CPUS, os.cpu_count() or 1), include_dashboard=False,
+                         object_store_memory=LOCAL_OBJECT_STORE, logging_level=logging.WARNING)
             else:
                 self.log(f"Connecting to the Ray cluster at {self.address} …")
-                ray.init(address=self.address, logging_level=logging.WARNING)
+                ray.init(address=self.address, logging_level=logging.WARNING, runtime_env=_own_code())
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayUnavailable(f"cannot use the Ray cluster at {self.address} ({type(exc).__name__}: "
                                  f"{str(exc)[:200]}); start it with `ray start --head`, or check the address "
                                  "(ray://HOST:10001 or HOST:6379)") from None
+
+
+def _batches(ray, coordinator):
+    """The pipeline's output blocks, fetched one at a time (the pipeline runs on meanwhile)."""
+    while (batch := ray.get(coordinator.next.remote())) is not None:
+        yield batch
+
+
+class Coordinator:
+    """Runs the Ray Data pipeline inside the cluster (as an actor taking no CPU): reading tasks
+    first, their output kept in the object store, then chunking tasks streaming into the pool
+    of embedding actors."""
+
+    def __init__(self, settings: Settings, progress: bool):
+        import ray
+
+        self.ray, self.settings, self._read, self._blocks = ray, settings, None, None
+        ray.data.DataContext.get_current().enable_progress_bars = progress
+        # Ray Data's plan and timing lines (INFO) are for Ray's users; ours see the build report
+        logging.getLogger("ray.data").setLevel(logging.WARNING if progress else logging.ERROR)
+
+    def read(self, rows: list[dict]) -> dict[str, bytes]:
+        """doc_id -> its pickled Document or reading error."""
+        blocks = min(len(rows), 4 * _cluster_cpus(self.ray))
+        self._read = self.ray.data.from_items(rows, override_num_blocks=blocks).map(read_row).materialize()
+        return {r["doc_id"]: r["result"] for r in self._read.iter_rows()}
+
+    def start(self, actors: int) -> None:
+        """Chunk and embed what ``read`` read; ``actors`` 0: one per CPU but one, left for chunking."""
+        pool = self.ray.data.ActorPoolStrategy(min_size=1, max_size=actors or max(1, _cluster_cpus(self.ray) - 1))
+        pipeline = self._read.flat_map(chunk_rows, fn_kwargs={"size": self.settings.chunk_size,
+                                                              "overlap": self.settings.chunk_overlap})
+        pipeline = pipeline.map_batches(PassageEmbedder, fn_constructor_args=(self.settings,), compute=pool,
+                                        batch_size=ROWS_PER_EMBED_CALL, batch_format="numpy", num_cpus=1)
+        self._blocks = iter(pipeline.iter_batches(batch_size=None, batch_format="numpy"))
+
+    def next(self) -> dict | None:
+        """The next block of embedded chunks, or None when all are done."""
+        return next(self._blocks, None)
+
+
+def _own_code() -> dict:
+    """The project's own packages go with the job, so every node runs this version of the
+    pipeline (its dependencies must be installed there)."""
+    import rag
+
+    import index
+
+    return {"py_modules": [str(Path(rag.__file__).parent), str(Path(index.__file__).parent)],
+            "env_vars": {"OMP_WAIT_POLICY": "passive"}}
 
 
 def _cluster_cpus(ray) -> int:
@@ -219,13 +264,14 @@ class PassageEmbedder:
         passages = [str(p) for p in batch["passage"]]
         sentences = [json.loads(s) for s in batch["sentences"]]
         vectors, first = embed_distinct(self.embedder, passages + [t for ss in sentences for t in ss], self.batch_size)
-        rows, offset = [], len(passages)
+        rows, new_sentences, offset = [], [], len(passages)
         for ss in sentences:
             rows.append(vectors[offset : offset + len(ss)].tobytes())
+            new_sentences.append(sum(first[offset : offset + len(ss)]))
             offset += len(ss)
         return {"chunk": batch["chunk"], "sentences": batch["sentences"], "vector": vectors[: len(passages)],
                 "sentence_vectors": np.array(rows, dtype=object),
-                "new": np.array(first[: len(passages)], dtype=np.int32)}
+                "new": np.array(first[: len(passages)], dtype=np.int32), "new_sentences": np.array(new_sentences)}
 
 
 def embed_distinct(embedder: Embedder, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[bool]]:
@@ -247,22 +293,23 @@ def embed_distinct(embedder: Embedder, texts: list[str], batch_size: int) -> tup
 
 
 # --------------------------------------------------------------------- back on the driver
-def _collect(pipeline, settings: Settings, embedder: Embedder) -> tuple[list[Chunk], np.ndarray, int]:
-    """Run the pipeline, streaming its rows in: (chunks, their vectors, distinct passages embedded).
-    Every vector also goes into this machine's embedding cache, where the builder's sentence
-    step takes the sentence vectors from."""
-    chunks, vectors, embedded = [], [], 0
+def _collect(batches, settings: Settings, embedder: Embedder) -> tuple[list[Chunk], np.ndarray, int, int]:
+    """The pipeline's output blocks -> (chunks, their vectors, distinct passages and distinct
+    sentences embedded). Every vector also goes into this machine's embedding cache,
+    where the builder's sentence step takes the sentence vectors from."""
+    chunks, vectors, embedded, sentences = [], [], 0, 0
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
     try:
-        for batch in pipeline.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in batches:
             batch_chunks, batch_vectors = _unpack(batch, cache, embedder.dim)
             chunks += batch_chunks
             vectors.append(batch_vectors)
             embedded += int(batch["new"].sum())
+            sentences += int(batch["new_sentences"].sum())
     finally:
         cache.close()
     stacked = np.vstack(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
-    return chunks, stacked.astype(np.float32), embedded
+    return chunks, stacked.astype(np.float32), embedded, sentences
 
 
 def _unpack(batch: dict[str, np.ndarray], cache: EmbeddingCache, dim: int) -> tuple[list[Chunk], np.ndarray]:

@@ -81,7 +81,7 @@ def test_ray_build_gives_the_single_process_index(tmp_path):
     report = build_index_ray(distributed, progress=False, log=lambda m: None,
                              embedder=RefusingEmbedder(load_embedder(distributed)))
     assert report.chunks == single.chunks > 3 and report.documents == 3
-    assert report.embedded >= single.embedded > 0 and report.sentences_embedded == 0  # all from the actors
+    assert report.embedded >= single.embedded > 0 and report.sentences_embedded >= single.sentences_embedded > 0
     a, b = load_store(local.resolved_index_dir()), load_store(distributed.resolved_index_dir())
     assert len(a.chunks) > 3 and len({c.doc_id for c in a.chunks}) == 3
     _assert_same_index(a, b)
