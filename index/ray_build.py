@@ -35,12 +35,12 @@ import numpy as np
 
 from rag.chunking import ChunkSettings, chunk_document
 from rag.documents import DocumentError, load_document
-from rag.embeddings import Embedder, EmbeddingCache, load_embedder
+from rag.embeddings import Embedder, EmbeddingCache, embedder_key, load_embedder
 from rag.settings import Settings
 from rag.types import Chunk, Document
 
 from .builder import BuildReport, build_index
-from .store import IndexError_
+from .store import EmbeddingMismatch, IndexError_
 
 LOCAL = "local"  # the address that starts a Ray instance on this machine
 LOCAL_CPUS = 2  # a local instance shares the machine with other work: two cores at most
@@ -198,8 +198,7 @@ def _own_code() -> dict:
 
     import index
 
-    return {"py_modules": [str(Path(rag.__file__).parent), str(Path(index.__file__).parent)],
-            "env_vars": {"OMP_WAIT_POLICY": "passive"}}
+    return {"py_modules": [str(Path(rag.__file__).parent), str(Path(index.__file__).parent)]}
 
 
 def _cluster_cpus(ray) -> int:
@@ -256,9 +255,9 @@ class PassageEmbedder:
     the sentences of each chunk it is given."""
 
     def __init__(self, settings: Settings):
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         self.embedder = load_embedder(settings)
         self.batch_size = settings.embedding_batch_size
+        self.key = json.dumps(embedder_key(self.embedder), sort_keys=True)  # checked by the driver
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         passages = [str(p) for p in batch["passage"]]
@@ -271,7 +270,8 @@ class PassageEmbedder:
             offset += len(ss)
         return {"chunk": batch["chunk"], "sentences": batch["sentences"], "vector": vectors[: len(passages)],
                 "sentence_vectors": np.array(rows, dtype=object),
-                "new": np.array(first[: len(passages)], dtype=np.int32), "new_sentences": np.array(new_sentences)}
+                "new": np.array(first[: len(passages)], dtype=np.int32), "new_sentences": np.array(new_sentences),
+                "embedder": np.array([self.key] * len(passages), dtype=object)}
 
 
 def embed_distinct(embedder: Embedder, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[bool]]:
@@ -301,7 +301,7 @@ def _collect(batches, settings: Settings, embedder: Embedder) -> tuple[list[Chun
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
     try:
         for batch in batches:
-            batch_chunks, batch_vectors = _unpack(batch, cache, embedder.dim)
+            batch_chunks, batch_vectors = _unpack(batch, cache, embedder)
             chunks += batch_chunks
             vectors.append(batch_vectors)
             embedded += int(batch["new"].sum())
@@ -312,7 +312,10 @@ def _collect(batches, settings: Settings, embedder: Embedder) -> tuple[list[Chun
     return chunks, stacked.astype(np.float32), embedded, sentences
 
 
-def _unpack(batch: dict[str, np.ndarray], cache: EmbeddingCache, dim: int) -> tuple[list[Chunk], np.ndarray]:
+def _unpack(batch: dict[str, np.ndarray], cache: EmbeddingCache, embedder: Embedder) -> tuple[list[Chunk], np.ndarray]:
+    """A block's chunks and passage vectors; all its vectors go into the cache."""
+    _check_embedder(batch["embedder"], embedder)
+    dim = embedder.dim
     chunks = [Chunk.from_dict(json.loads(c)) for c in batch["chunk"]]
     vectors = np.asarray(batch["vector"], np.float32).reshape(len(chunks), dim)
     items = {cache.text_hash(c.context_text()): v for c, v in zip(chunks, vectors)}
@@ -321,3 +324,13 @@ def _unpack(batch: dict[str, np.ndarray], cache: EmbeddingCache, dim: int) -> tu
         items.update({cache.text_hash(t): v for t, v in zip(json.loads(texts), rows)})
     cache.put_many(items)
     return chunks, vectors
+
+
+def _check_embedder(keys: np.ndarray, embedder: Embedder) -> None:
+    """Refuse vectors of another model: a node whose embedder differs (another package version,
+    another folder behind the same model path) would mix vector spaces in one index."""
+    wanted = json.dumps(embedder_key(embedder), sort_keys=True)
+    other = {str(k) for k in keys} - {wanted}
+    if other:
+        raise EmbeddingMismatch(f"a Ray worker embedded with {other.pop()}, not this machine's {wanted}; install the "
+                             "same project and model on every node")

@@ -5,6 +5,7 @@ embedded by the Ray actors (the driver's embedder refuses to embed), not taken f
 cache the single-process build filled.
 """
 import importlib.util
+import json
 import sys
 
 import numpy as np
@@ -103,6 +104,20 @@ def test_ray_missing_says_how_to_install(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "pip install -e '.[ray]'" in err and "setup.sh --with-ray" in err
     assert not (settings.index_dir / "CURRENT").exists()
+
+
+def test_vectors_of_another_model_from_a_worker_are_refused():
+    """A node with another model (package version, folder) must not mix its vectors in."""
+    from index.ray_build import _check_embedder
+    from index.store import EmbeddingMismatch
+    from rag.embeddings import embedder_key
+
+    embedder = load_embedder(get_settings())
+    same = json.dumps(embedder_key(embedder), sort_keys=True)
+    _check_embedder(np.array([same, same], dtype=object), embedder)
+    other = json.dumps({**embedder_key(embedder), "model": "another-model"}, sort_keys=True)
+    with pytest.raises(EmbeddingMismatch, match="another-model"):
+        _check_embedder(np.array([same, other], dtype=object), embedder)
 
 
 def test_index_help_explains_ray(capsys):
