@@ -5,7 +5,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -24,6 +24,20 @@ from .store import (FORMAT_VERSION, EmbeddingMismatch, IndexCorrupt, IndexError_
 
 
 ProgressFn = Callable[[str, int, int], None]
+
+
+class FreshStage(Protocol):
+    """Reads, chunks and embeds the new documents of an update somewhere other than this loop
+    (``index/ray_build.RayStage``: a Ray Data pipeline over a cluster). Everything else stays
+    here (what changed, sentence vectors, names, writing), so both ways give the same index.
+
+    ``read`` gives each doc_id its Document or the exception reading raised;
+    ``chunks_and_vectors`` the chunks of the documents read and their passage vectors, with
+    the number of distinct texts embedded."""
+
+    def read(self, files: dict[str, Path], base: Path, catalog: dict) -> dict[str, Document | Exception]: ...
+
+    def chunks_and_vectors(self, documents: list[Document]) -> tuple[list[Chunk], np.ndarray, int]: ...
 
 
 @dataclass
@@ -182,8 +196,10 @@ def _stderr(msg: str) -> None:
 
 
 def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool | None = None,
-                log: Callable[[str], None] | None = None, on_progress: ProgressFn | None = None) -> BuildReport:
-    """Build or update the index; only added or changed documents are re-chunked and re-embedded.
+                log: Callable[[str], None] | None = None, on_progress: ProgressFn | None = None,
+                stage: FreshStage | None = None) -> BuildReport:
+    """Build or update the index; only added or changed documents are re-chunked and re-embedded
+    (here, or by ``stage``).
 
     ``on_progress(phase, done, total)`` follows the work ("reading" documents, "embedding"
     passages, "writing") for a progress bar other than the terminal's.
@@ -199,7 +215,7 @@ def build_index(settings: Settings, embedder: Embedder, rebuild: bool = False, p
         if rebuild and waited and _pointer(index_dir) != before and _same_model(index_dir, embedder):
             log("Another process rebuilt the index while this one waited; using its result.")
             rebuild = False
-        return _build_locked(settings, embedder, rebuild, progress, log, on_progress)
+        return _build_locked(settings, embedder, rebuild, progress, log, on_progress, stage)
 
 
 def _pointer(index_dir: Path) -> str | None:
@@ -218,7 +234,8 @@ def _same_model(index_dir: Path, embedder: Embedder) -> bool:
 
 
 def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progress: bool | None,
-                  log: Callable[[str], None], on_progress: ProgressFn | None) -> BuildReport:
+                  log: Callable[[str], None], on_progress: ProgressFn | None,
+                  stage: FreshStage | None = None) -> BuildReport:
     t0 = time.perf_counter()
     index_dir = settings.resolved_index_dir()
     sources = Sources.from_settings(settings)
@@ -241,13 +258,13 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
         return report
 
-    kept_docs, fresh_docs, skipped = _read_documents(sources, state, previous, old_docs, report, on_progress)
+    kept_docs, fresh_docs, skipped = _read_documents(sources, state, previous, old_docs, report, on_progress, stage)
     report.removed = sorted(d for d in old_docs if d not in state)
     if not kept_docs and not fresh_docs:
         raise IndexError_("no document in the corpus could be read:\n"
                           + "\n".join(f"  {doc}: {info['reason']}" for doc, info in sorted(skipped.items())))
     chunks, vectors, tokens = _chunks_and_vectors(settings, embedder, previous, kept_docs, fresh_docs, report,
-                                                  progress, on_progress)
+                                                  progress, on_progress, stage)
     sentences, report.sentences_embedded = _sentence_arrays(settings, embedder, chunks, previous, kept_docs, log,
                                                             on_progress)
     documents = kept_docs + fresh_docs
@@ -283,7 +300,8 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
 
 
 def _read_documents(sources: Sources, state: dict, previous, old_docs: dict, report: BuildReport,
-                    on_progress: ProgressFn | None) -> tuple[list[Document], list[Document], dict[str, dict]]:
+                    on_progress: ProgressFn | None,
+                    stage: FreshStage | None = None) -> tuple[list[Document], list[Document], dict[str, dict]]:
     """(documents kept from the previous index, documents read now, skipped files with reasons)."""
     old_skipped = previous.manifest.get("skipped", {}) if previous else {}
     retry_ocr = previous is not None and _ocr_now_available(previous.manifest)
@@ -300,11 +318,12 @@ def _read_documents(sources: Sources, state: dict, previous, old_docs: dict, rep
             continue
         todo.append(doc_id)
     fresh = []
+    read = _reader(stage, {d: files[d] for d in todo}, sources.base, catalog)
     for n, doc_id in enumerate(todo):
         if on_progress:
             on_progress("reading", n, len(todo))
         try:
-            fresh.append(load_document(files[doc_id], sources.base, catalog, doc_id=doc_id))
+            fresh.append(read(doc_id))
             report.changed.append(doc_id)
         except DocumentError as exc:
             report.problems.append(CorpusProblem(doc_id, str(exc)))
@@ -315,16 +334,35 @@ def _read_documents(sources: Sources, state: dict, previous, old_docs: dict, rep
     return kept, fresh, skipped
 
 
+def _reader(stage: FreshStage | None, files: dict[str, Path], base: Path, catalog: dict) -> Callable[[str], Document]:
+    """doc_id -> its Document, raising what reading it raised: here one at a time, or from the
+    stage that read them all at once."""
+    if stage is None or not files:
+        return lambda doc_id: load_document(files[doc_id], base, catalog, doc_id=doc_id)
+    results = stage.read(files, base, catalog)
+
+    def read(doc_id: str) -> Document:
+        if isinstance(results[doc_id], Exception):
+            raise results[doc_id]
+        return results[doc_id]
+
+    return read
+
+
 def _chunks_and_vectors(settings: Settings, embedder: Embedder, previous, kept_docs: list[Document],
                         fresh_docs: list[Document], report: BuildReport, progress: bool | None,
-                        on_progress: ProgressFn | None):
+                        on_progress: ProgressFn | None, stage: FreshStage | None = None):
     """Chunks, vectors and BM25 tokens of all documents, in a deterministic order; only new chunks are embedded."""
     chunks, vectors, tokens = _reuse(previous, kept_docs)
     report.reused = len(chunks)
-    chunk_settings = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
-    new_chunks = [c for d in fresh_docs for c in chunk_document(d, chunk_settings)]
-    progress = sys.stderr.isatty() if progress is None else progress
-    new_vectors, embedded, computed = _embed(settings, embedder, new_chunks, progress, on_progress)
+    if stage is not None and fresh_docs:
+        new_chunks, new_vectors, embedded = stage.chunks_and_vectors(fresh_docs)
+        computed = len(new_chunks)  # the stage embeds every new passage
+    else:
+        chunk_settings = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+        new_chunks = [c for d in fresh_docs for c in chunk_document(d, chunk_settings)]
+        progress = sys.stderr.isatty() if progress is None else progress
+        new_vectors, embedded, computed = _embed(settings, embedder, new_chunks, progress, on_progress)
     report.embedded, report.identical = embedded, computed - embedded
     report.reused += len(new_chunks) - computed
     chunks += new_chunks

@@ -77,7 +77,13 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     settings = settings_from(args, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     print(f"Corpus: {settings.corpus_dir}", file=sys.stderr)
-    report = RagService.build(settings, rebuild=args.rebuild, progress=None if not args.no_progress else False)
+    progress = None if not args.no_progress else False
+    if args.ray is not None or settings.ray_address:
+        from index.ray_build import build_index_ray
+
+        report = build_index_ray(settings, args.ray or None, rebuild=args.rebuild, progress=progress)
+    else:
+        report = RagService.build(settings, rebuild=args.rebuild, progress=progress)
     print(report.summary())
     return 0
 
@@ -222,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, metavar="TOKENS", help="chunk size in tiktoken tokens (default 320)")
     p.add_argument("--chunk-overlap", type=int, metavar="TOKENS", help="overlap between chunks in tokens (default 48)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="read, chunk and embed the new documents as a Ray Data pipeline, the embedder in a pool of "
+                        "actors, then write the index here as usual (the same index as without --ray). ADDRESS: a "
+                        "cluster, ray://HOST:10001 or HOST:6379 (see `ray start --head`); without it RAG_RAY_ADDRESS, "
+                        "else a local Ray instance on 2 CPUs. RAG_RAY_ADDRESS alone also turns this on. "
+                        "Needs the optional extra: pip install -e '.[ray]'")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", parents=[common, query], help="answer one question with citations",

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     query_prompt: str | None = Field(None, description="Prefix for queries; default chosen from the model name.")
     passage_prompt: str | None = Field(None, description="Prefix for passages; default chosen from the model name.")
     embedding_batch_size: int = Field(16, ge=1, le=1024)
+    # --- distributed indexing (the optional Ray extra; index/ray_build.py) ---
+    ray_address: str | None = Field(
+        None, description="`rag index` reads, chunks and embeds on this Ray cluster (ray://host:10001, host:6379, "
+                          "or 'local' for a local instance); unset: in this process unless `--ray` is given.")
+    ray_actors: int = Field(0, ge=0, le=4096, description="Embedding actors on Ray; 0 = one per cluster CPU but one.")
     # --- retrieval and answering ---------------------------------------------
     top_k: int = Field(5, ge=1, le=50)
     retrieval_mode: RetrievalMode = "hybrid"
