@@ -323,7 +323,7 @@ class RagService:
         if not docs:
             return None
         wanted = set(docs)
-        unknown = wanted - set(store.documents)
+        unknown = {d for d in wanted if d not in store.documents}
         if unknown:
             raise ValueError(f"unknown document(s): {', '.join(sorted(unknown))}; indexed: {', '.join(sorted(store.documents))}")
         return wanted

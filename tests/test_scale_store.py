@@ -225,6 +225,15 @@ def test_an_old_format_index_is_converted_without_re_embedding(tiny):
     assert "12.7%" in RagService.open(old, log=said.append).ask(QUESTION).text
 
 
+def test_scale_benchmark_runs_on_a_small_size(tmp_path, capsys):
+    """eval/bench_scale.py end to end on a small index (figures printed, none asserted)."""
+    from eval import bench_scale
+
+    assert bench_scale.main(["--sizes", "1500", "--queries", "6", "--dir", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 1,500 |")]
+    assert len(rows) == 1 and rows[0].count("|") == bench_scale.HEADER.splitlines()[0].count("|")
+
+
 def RagServiceFor(settings):
     from rag.service import RagService
 
