@@ -158,7 +158,8 @@ class IndexStore:
         self.live = np.zeros(self.rows_total, bool)
         for d in catalog.values():
             self.live[d.lo : d.hi] = True
-        self._rows: dict[str, int] = {}
+        self._rows: dict[str, int] = {}  # chunk id -> row, of the chunks read
+        self._chunk_cache: dict[int, Chunk] = {}
         self.db = ChunkStore(generation)
         self.documents = DocumentTable(catalog, self.db)
         self.chunks = ChunkList(self)
@@ -204,11 +205,22 @@ class IndexStore:
 
     # ------------------------------------------------------------------ rows
     def chunks_at(self, rows) -> list[Chunk]:
-        chunks = self.db.chunks(rows)
-        if len(self._rows) > _ROW_CACHE:
-            self._rows.clear()
-        self._rows.update((c.chunk_id, int(r)) for c, r in zip(chunks, rows))
-        return chunks
+        """The chunks of these rows, in order; the most recently read are kept (a question's
+        retrievers and re-rankers ask for the same rows, and questions for popular ones)."""
+        rows = [int(r) for r in rows]
+        cache = self._chunk_cache  # shared by threads: read with get, cleared when full
+        got = {r: c for r in rows if (c := cache.get(r)) is not None}
+        missing = [r for r in rows if r not in got]
+        if missing:
+            found = self.db.chunks(missing)
+            got.update(zip(missing, found))
+            if len(cache) > _ROW_CACHE // 10:
+                cache.clear()
+            cache.update(zip(missing, found))
+            if len(self._rows) > _ROW_CACHE:
+                self._rows.clear()
+            self._rows.update((c.chunk_id, r) for c, r in zip(found, missing))
+        return [got[r] for r in rows]
 
     def row_of(self, chunk: Chunk) -> int | None:
         """The live row holding ``chunk``, or None when this version does not hold it."""
