@@ -7,20 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-import numpy as np
-
-from rag.chunking import ChunkSettings, chunk_document
 from rag.documents import CLEANER_VERSION, CorpusProblem, load_document, DocumentError
 from rag.readers import NeedsOcr
-from rag.embeddings import Embedder, EmbeddingCache, embedder_key, model_identity
+from rag.embeddings import Embedder, embedder_key, model_identity
 from rag.gazetteer import MINER_VERSION, mine_corpus
 from rag.settings import Settings
 from rag.sources import Sources, entry_hash
-from rag.text import search_tokens
-from rag.types import Chunk, Document
+from rag.types import Document
 
-from .store import (FORMAT_VERSION, EmbeddingMismatch, IndexCorrupt, IndexError_, clean_stale_builds, index_lock,
-                    load_store, pointer_name, read_manifest, write_version)
+from .legacy import is_legacy, load_legacy
+from .store import (FORMAT_VERSION, EmbeddingMismatch, IndexCorrupt, IndexError_, clean_stale_builds,
+                    index_lock, load_store, pointer_name, read_manifest)
+from .update import append_rows, can_append, kept_names, new_rows, write_all
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -153,6 +151,9 @@ def check_embedding(manifest: dict, embedder: Embedder) -> None:
 
 def staleness(settings: Settings, manifest: dict, embedder: Embedder | None = None) -> str | None:
     """Why the index no longer matches the corpus, settings and embedder, or None when it does."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return (f"it is in the index format {manifest.get('format_version')} of an earlier version; it is converted "
+                f"to format {FORMAT_VERSION}, reusing its vectors")
     if manifest.get("settings") != settings_fingerprint(settings):
         return "chunking settings or the cleaner changed"
     backend = _backend_change(manifest, embedder)
@@ -173,8 +174,9 @@ def staleness(settings: Settings, manifest: dict, embedder: Embedder | None = No
 
 
 def _complete(manifest: dict) -> bool:
-    """The version holds everything a build now writes (current names, sentence vectors)."""
-    return manifest.get("gazetteer") == MINER_VERSION and "sentences" in manifest
+    """The version holds everything a build now writes (current format and names, sentence vectors)."""
+    return (manifest.get("format_version") == FORMAT_VERSION and manifest.get("gazetteer") == MINER_VERSION
+            and "sentences" in manifest)
 
 
 def _backend_change(manifest: dict | None, embedder: Embedder | None) -> str | None:
@@ -183,12 +185,6 @@ def _backend_change(manifest: dict | None, embedder: Embedder | None) -> str | N
         return None
     return (f"it was embedded through the {manifest.get('embedding', {}).get('backend')} backend, "
             f"the configured one is {embedder.backend}")
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="chunk", desc="Embedding", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
 def _stderr(msg: str) -> None:
@@ -258,20 +254,30 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         report.up_to_date, report.seconds = True, time.perf_counter() - t0
         return report
 
-    kept_docs, fresh_docs, skipped = _read_documents(sources, state, previous, old_docs, report, on_progress, stage)
+    kept, fresh_docs, skipped = _read_documents(sources, state, previous, old_docs, report, on_progress, stage)
     report.removed = sorted(d for d in old_docs if d not in state)
-    if not kept_docs and not fresh_docs:
+    if not kept and not fresh_docs:
         raise IndexError_("no document in the corpus could be read:\n"
                           + "\n".join(f"  {doc}: {info['reason']}" for doc, info in sorted(skipped.items())))
-    chunks, vectors, tokens = _chunks_and_vectors(settings, embedder, previous, kept_docs, fresh_docs, report,
-                                                  progress, on_progress, stage)
-    sentences, report.sentences_embedded = _sentence_arrays(settings, embedder, chunks, previous, kept_docs, log,
-                                                            on_progress)
-    documents = kept_docs + fresh_docs
-    readable = {d.doc_id for d in documents}
+    new = new_rows(settings, embedder, fresh_docs, report, progress, on_progress, stage)
+    readable = set(kept) | {d.doc_id for d in fresh_docs}
+    manifest = _manifest(settings, sources, embedder, state, readable, report, skipped, conflicts, prev_manifest)
+    if on_progress:
+        on_progress("writing", 0, 1)
+    names = {**kept_names(previous, kept), **mine_corpus(fresh_docs)}  # places and organisations per document
+    write = append_rows if can_append(previous, kept, len(new[0])) else write_all
+    path = write(settings, embedder, previous, kept, fresh_docs, new, manifest, names, report, log, on_progress)
+    report.problems += conflicts
+    report.documents, report.index_path, report.version = len(readable), str(path), path.name
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _manifest(settings: Settings, sources: Sources, embedder: Embedder, state: dict, readable: set[str],
+              report: BuildReport, skipped: dict, conflicts, prev_manifest: dict | None) -> dict:
     now = time.time()
     old_times = (prev_manifest or {}).get("indexed_at", {})
-    manifest = {
+    return {
         "format_version": FORMAT_VERSION,
         "created_at": now,
         "corpus_dir": str(settings.corpus_dir.resolve()),
@@ -284,25 +290,15 @@ def _build_locked(settings: Settings, embedder: Embedder, rebuild: bool, progres
         # unreadable files with their hash and reason: retried only when they change (or on --rebuild)
         "skipped": skipped,
         "conflicts": {p.path: p.reason for p in conflicts},
-        "n_chunks": len(chunks),
         "gazetteer": MINER_VERSION,  # the rules the stored names were mined by
-        "faiss": "IndexHNSWFlat" if len(chunks) >= 50_000 else "IndexFlatIP",
     }
-    if on_progress:
-        on_progress("writing", 0, 1)
-    names = {**_kept_names(previous, kept_docs), **mine_corpus(fresh_docs)}  # places and organisations per document
-    path = write_version(index_dir, manifest, vectors, chunks, tokens, sorted(documents, key=lambda d: d.doc_id), names,
-                         sentences)
-    report.problems += conflicts
-    report.documents, report.chunks, report.index_path, report.version = len(documents), len(chunks), str(path), path.name
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _read_documents(sources: Sources, state: dict, previous, old_docs: dict, report: BuildReport,
                     on_progress: ProgressFn | None,
-                    stage: FreshStage | None = None) -> tuple[list[Document], list[Document], dict[str, dict]]:
-    """(documents kept from the previous index, documents read now, skipped files with reasons)."""
+                    stage: FreshStage | None = None) -> tuple[list[str], list[Document], dict[str, dict]]:
+    """(ids of the documents kept from the previous index, documents read now, skipped files with
+    reasons). Kept documents are not read: their rows stay where they are."""
     old_skipped = previous.manifest.get("skipped", {}) if previous else {}
     retry_ocr = previous is not None and _ocr_now_available(previous.manifest)
     files, catalog = sources.files()[0], sources.catalog()
@@ -314,7 +310,7 @@ def _read_documents(sources: Sources, state: dict, previous, old_docs: dict, rep
             continue
         old = old_docs.get(doc_id)
         if previous and old and doc_id in previous.documents and _same(info, old):
-            kept.append(previous.documents[doc_id])
+            kept.append(doc_id)
             continue
         todo.append(doc_id)
     fresh = []
@@ -349,30 +345,8 @@ def _reader(stage: FreshStage | None, files: dict[str, Path], base: Path, catalo
     return read
 
 
-def _chunks_and_vectors(settings: Settings, embedder: Embedder, previous, kept_docs: list[Document],
-                        fresh_docs: list[Document], report: BuildReport, progress: bool | None,
-                        on_progress: ProgressFn | None, stage: FreshStage | None = None):
-    """Chunks, vectors and BM25 tokens of all documents, in a deterministic order; only new chunks are embedded."""
-    chunks, vectors, tokens = _reuse(previous, kept_docs)
-    report.reused = len(chunks)
-    if stage is not None and fresh_docs:
-        new_chunks, new_vectors, embedded = stage.chunks_and_vectors(fresh_docs)
-        computed = len(new_chunks)  # the stage embeds every new passage
-    else:
-        chunk_settings = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
-        new_chunks = [c for d in fresh_docs for c in chunk_document(d, chunk_settings)]
-        progress = sys.stderr.isatty() if progress is None else progress
-        new_vectors, embedded, computed = _embed(settings, embedder, new_chunks, progress, on_progress)
-    report.embedded, report.identical = embedded, computed - embedded
-    report.reused += len(new_chunks) - computed
-    chunks += new_chunks
-    tokens += [search_tokens(c.context_text()) for c in new_chunks]
-    vectors = np.vstack([vectors, new_vectors]) if len(vectors) else new_vectors
-    order = sorted(range(len(chunks)), key=lambda i: (chunks[i].doc_id, chunks[i].start))
-    return [chunks[i] for i in order], vectors[order], [tokens[i] for i in order]
-
-
 def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], None]):
+    """The live version to update (an IndexStore, or a LegacyStore of format 1 to convert), or None."""
     try:
         manifest = read_manifest(index_dir)
     except IndexCorrupt as exc:
@@ -382,76 +356,13 @@ def _previous_store(index_dir: Path, embedder: Embedder, log: Callable[[str], No
         return None
     check_embedding(manifest, embedder)  # refuse to mix models: the user must ask for --rebuild
     try:
+        if is_legacy(manifest):
+            log(f"Converting the index in {index_dir} from format {manifest['format_version']} (an earlier version's) "
+                f"to format {FORMAT_VERSION}; its vectors are reused, nothing is re-embedded.")
+            return load_legacy(index_dir)
         return load_store(index_dir)
     except IndexError_ as exc:
         log(f"The previous index is unusable ({exc}); building a new one from scratch.")
         return None
 
 
-def _kept_names(previous, kept_docs: list[Document]) -> dict:
-    """The mined names of unchanged documents, from the previous version (mined anew if it has none)."""
-    if not kept_docs:
-        return {}
-    if previous is None or previous.names is None or previous.manifest.get("gazetteer") != MINER_VERSION:
-        return mine_corpus(kept_docs)
-    missing = [d for d in kept_docs if d.doc_id not in previous.names]
-    return {**{d.doc_id: previous.names[d.doc_id] for d in kept_docs if d.doc_id in previous.names},
-            **mine_corpus(missing)}
-
-
-def _reuse(previous, kept_docs: list[Document]):
-    if not previous or not kept_docs:
-        return [], np.zeros((0, 0), np.float32), []
-    from .store import read_vectors
-
-    keep = {d.doc_id for d in kept_docs}
-    rows = [i for i, c in enumerate(previous.chunks) if c.doc_id in keep]
-    vectors = read_vectors(previous)[rows] if rows else np.zeros((0, previous.faiss_index.d), np.float32)
-    return [previous.chunks[i] for i in rows], vectors, [previous.tokens[i] for i in rows]
-
-
-def _sentence_arrays(settings: Settings, embedder: Embedder, chunks: list[Chunk], previous, kept_docs: list[Document],
-                     log: Callable[[str], None], on_progress: ProgressFn | None) -> tuple[dict[str, np.ndarray], int]:
-    """(the answer scorer's sentence vectors, distinct sentences embedded), made here so that
-    opening the index never embeds: those of the chunks of kept (unchanged) documents come from
-    the previous version, new ones through the embedding cache."""
-    from rag.answer.sentences import SentenceVectors
-
-    before = None
-    if previous and previous.sentences:
-        kept = {d.doc_id for d in kept_docs}
-        before = SentenceVectors.from_arrays(previous.chunks, previous.sentences).subset(
-            {c.chunk_id for c in chunks if c.doc_id in kept})
-    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
-    try:
-        built = SentenceVectors.build(chunks, embedder, cache, log, settings.embedding_batch_size, previous=before,
-                                      on_progress=(lambda done, total: on_progress("sentences", done, total))
-                                      if on_progress else None)
-    finally:
-        cache.close()
-    return built.to_arrays(chunks), built.embedded
-
-
-def _embed(settings: Settings, embedder: Embedder, chunks: list[Chunk], progress: bool,
-           on_progress: ProgressFn | None = None) -> tuple[np.ndarray, int, int]:
-    """(vectors, distinct texts embedded, passages not found in the cache)."""
-    if not chunks:
-        return np.zeros((0, embedder.dim), np.float32), 0, 0
-    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder)
-    counted = {"passages": 0, "texts": 0}
-    bar = _progress(len(chunks), progress)
-
-    def tick(n, cached, embedded=0):
-        bar.update(n)
-        if on_progress:
-            on_progress("embedding", bar.n, len(chunks))
-        if not cached:
-            counted["passages"] += n  # new passages, identical ones included
-            counted["texts"] += embedded  # what the model actually embedded
-
-    try:
-        vectors = cache.embed_passages([c.context_text() for c in chunks], settings.embedding_batch_size, tick)
-    finally:
-        bar.close()
-        cache.close()
-    return vectors, counted["texts"], counted["passages"]

@@ -1,333 +1,297 @@
-"""The on-disk index: a FAISS index, the chunk store, the cleaned documents and a manifest.
+"""The on-disk index, opened: chunks, documents, vectors, BM25 and sentence vectors read by row.
 
 Layout of the index folder::
 
-    CURRENT              name of the live version folder (replaced atomically)
-    .lock                held by the one process building (``index_lock``)
-    v-<stamp>/manifest.json, vectors.faiss, chunks.jsonl, documents.json, gazetteer.json,
-              sentences.npz (the answer scorer's sentence vectors, per chunk; see rag/answer/sentences.py)
+    CURRENT        name of the live version folder (replaced atomically)
+    .lock          held by the one process building (``index_lock``)
+    g-<stamp>/     a generation: append-only data that versions share
+        store.sqlite                    chunks, documents and BM25 vocabulary by row id (index.chunkstore)
+        vec-<lo>-<hi>-*.faiss           flat vectors of rows lo..hi-1, memory-mapped (index.segments)
+        ann-<lo>-<hi>-*.faiss           IVF index of a big segment
+        terms.bin/.end                  each row's BM25 term bag (index.lexical_store)
+        spans.bin/.end, sentvec.bin     each row's answer-scorer sentences (index.sentence_store)
+    v-<stamp>/     a version: manifest.json (with "store": generation, row counts, segments),
+                   docs.json (each live document's row range), gazetteer.json (names per document,
+                   read by updates) and places.json (merged, read at open), bm25/ (bm25s files)
 
-A build writes a whole new version folder and then swaps CURRENT, so an interrupted
-build leaves the previous index usable. Writers take the lock; readers take none and
-retry when a writer replaced the version they were reading.
+Opening a version reads its small files, opens SQLite and memory-maps the rest: nothing is
+parsed per chunk, so a million chunks open in about a second. Rows of a document are
+contiguous; rows outside every live document's range (a changed or removed document's old rows)
+are dead: never returned, skipped by search, dropped when the index is compacted.
+Readers take no lock and retry when a writer replaced the version they were reading.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-import time
+import threading
 import zipfile
-import re
-from contextlib import contextmanager
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from rag.types import Block, Chunk, Document
+from rag.types import Chunk, Document
 
-FORMAT_VERSION = 1
-HNSW_THRESHOLD = 50_000  # below this, exact search is fast enough and exact
-SENTENCES = "sentences.npz"
-LOCK_NAME = ".lock"  # held by the one process writing a new version
-BUILDING_PREFIX = ".building-"
-REBUILD = "run `rag index --rebuild` to rebuild it"
-_VERSION_NAME = re.compile(r"v-[A-Za-z0-9_.-]+")
+from .chunkstore import ChunkStore
+from .lexical_store import LexicalIndex
+from .segments import Segments
+from .sentence_store import SentenceFiles, StoredSentences
+from .versions import (BUILDING_PREFIX, FORMAT_VERSION, LOCK_NAME, REBUILD, EmbeddingMismatch, IndexCorrupt, IndexError_,
+                       IndexMissing, IndexStale, clean_stale_builds, current_version, index_lock, pointer_name,
+                       read_manifest, read_manifest_file, with_live_version)
 
+__all__ = [  # the versions' plumbing is imported from here too
+    "BUILDING_PREFIX", "FORMAT_VERSION", "LOCK_NAME", "REBUILD", "DocInfo", "EmbeddingMismatch", "IndexCorrupt",
+    "IndexError_", "IndexMissing", "IndexStale", "IndexStore", "clean_stale_builds", "current_version",
+    "index_lock", "load_store", "pointer_name", "read_manifest", "read_vectors",
+]
 
-class IndexError_(RuntimeError):
-    """Base class for index problems; the message says what to run."""
-
-
-class IndexMissing(IndexError_):
-    pass
-
-
-class IndexStale(IndexError_):
-    pass
+MERGED_NAMES = "places.json"  # the gazetteer.json names of all documents merged (rag.gazetteer.Gazetteer)
+_ROW_CACHE = 200_000  # chunk id -> row entries remembered for the sentence lookups of answers
 
 
-class EmbeddingMismatch(IndexError_):
-    pass
+@dataclass(frozen=True)
+class DocInfo:
+    """A live document without its text: where its rows and its stored copy are."""
+
+    doc_id: str
+    row: int  # in the documents table
+    lo: int  # its chunks are rows lo..hi-1
+    hi: int
+    title: str
+    sha256: str
+    publisher: str | None = None
+    date: str | None = None
+    source_path: str | None = None
+
+    @property
+    def chunks(self) -> int:
+        return self.hi - self.lo
 
 
-class IndexCorrupt(IndexError_):
-    pass
+class DocumentTable(Mapping):
+    """doc_id -> Document, read from SQLite on first use (a few recent ones are kept)."""
+
+    def __init__(self, catalog: dict[str, DocInfo], db: ChunkStore, keep: int = 64):
+        self._catalog, self._db, self._keep = catalog, db, keep
+        self._cache: OrderedDict[str, Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getitem__(self, doc_id: str) -> Document:
+        with self._lock:
+            doc = self._cache.get(doc_id)
+            if doc is not None:
+                self._cache.move_to_end(doc_id)
+                return doc
+        doc = self._db.document(self._catalog[doc_id].row)
+        with self._lock:
+            self._cache[doc_id] = doc
+            if len(self._cache) > self._keep:
+                self._cache.popitem(last=False)
+        return doc
+
+    def __contains__(self, doc_id) -> bool:
+        return doc_id in self._catalog
+
+    def __iter__(self):
+        return iter(self._catalog)
+
+    def __len__(self) -> int:
+        return len(self._catalog)
 
 
-@dataclass
+class ChunkList(Sequence):
+    """The live chunks in row order, read on demand: ``len``, indexing and iteration, as a list."""
+
+    def __init__(self, store: "IndexStore"):
+        self._store = store
+        self._runs = _runs(sorted((d.lo, d.hi) for d in store.catalog.values() if d.hi > d.lo))
+        self._starts = np.cumsum([0] + [hi - lo for lo, hi in self._runs])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def row(self, i: int) -> int:
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        run = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return self._runs[run][0] + i - int(self._starts[run])
+
+    def rows(self) -> np.ndarray:
+        return np.concatenate([np.arange(lo, hi) for lo, hi in self._runs] or [np.zeros(0, np.int64)])
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._store.chunks_at([self.row(j) for j in range(*i.indices(len(self)))])
+        return self._store.chunks_at([self.row(i)])[0]
+
+    def __iter__(self):
+        for lo, hi in self._runs:
+            for _, chunk in self._store.db.chunk_range(lo, hi):
+                yield chunk
+
+
+def _runs(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Adjacent ranges joined (a fresh build is one run)."""
+    out: list[list[int]] = []
+    for lo, hi in ranges:
+        if out and out[-1][1] == lo:
+            out[-1][1] = hi
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
+
+
 class IndexStore:
-    """A loaded index version: vectors, chunks (with their BM25 tokens) and documents."""
+    """A loaded index version (see the module docstring for what is read when)."""
 
-    path: Path
-    manifest: dict
-    faiss_index: object
-    chunks: list[Chunk]
-    tokens: list[list[str]]
-    documents: dict[str, Document]
-    names: dict | None = None  # doc_id -> rag.gazetteer.DocNames: places and organisations each names
-    sentences: dict[str, np.ndarray] | None = None  # sentences.npz; None in indexes built before it existed
-
-    def gazetteer(self):
-        """The corpus's places and organisations (mined at open for an index that lacks them)."""
-        from rag.gazetteer import Gazetteer, mine_corpus
-
-        if self.names is None:
-            self.names = mine_corpus(self.documents.values())
-        return Gazetteer(self.names)
+    def __init__(self, path: Path, manifest: dict, generation: Path, catalog: dict[str, DocInfo]):
+        self.path, self.manifest, self.generation, self.catalog = path, manifest, generation, catalog
+        self._names: dict | None = None
+        meta = manifest["store"]
+        self.rows_total = int(meta["rows"])
+        self.dim = int(manifest["embedding"]["dim"])
+        self.live = np.zeros(self.rows_total, bool)
+        for d in catalog.values():
+            self.live[d.lo : d.hi] = True
+        self._rows: dict[str, int] = {}  # chunk id -> row, of the chunks read
+        self._chunk_cache: dict[int, Chunk] = {}
+        self.db = ChunkStore(generation)
+        self.documents = DocumentTable(catalog, self.db)
+        self.chunks = ChunkList(self)
+        self.segments = Segments(generation, meta["segments"], self.live, self.dim)
+        self.lexical = LexicalIndex(path / "bm25", len(self.chunks))
+        self._sentences = SentenceFiles(generation, self.dim).open(self.rows_total, int(meta["sentence_items"]))
+        self._sentences.row_of = self.row_of
 
     @property
     def created_at(self) -> float:
         return float(self.manifest.get("created_at", 0))
 
-    def search(self, query_vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, positions) by inner product."""
+    @property
+    def names(self) -> dict | None:
+        """doc_id -> DocNames as mined at index time (read on first use: updates need them, questions
+        do not), or None for an index built before gazetteers."""
+        if self._names is None and (self.path / "gazetteer.json").is_file():
+            self._names = self._read(lambda: _read_names(self.path))
+        return self._names
+
+    @names.setter
+    def names(self, value: dict | None) -> None:
+        self._names = value
+
+    def gazetteer(self):
+        """The corpus's places and organisations: stored merged; mined at open for an index that lacks them."""
+        from rag.gazetteer import Gazetteer, mine_corpus
+
+        merged = self.path / MERGED_NAMES
+        if merged.is_file() and (self.path / "gazetteer.json").is_file():
+            return Gazetteer.from_dict(self._read(lambda: json.loads(merged.read_text(encoding="utf-8"))))
+        if self.names is None:
+            self.names = mine_corpus(self.documents.values())
+        return Gazetteer(self.names)
+
+    def _read(self, read):
+        """A file of this version read after opening: damage is reported as at opening."""
+        try:
+            return read()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IndexCorrupt(f"the index in {self.path} is corrupt or truncated ({type(exc).__name__}: "
+                               f"{str(exc)[:120]}); {REBUILD}") from exc
+
+    # ------------------------------------------------------------------ rows
+    def chunks_at(self, rows) -> list[Chunk]:
+        """The chunks of these rows, in order; the most recently read are kept (a question's
+        retrievers and re-rankers ask for the same rows, and questions for popular ones)."""
+        rows = [int(r) for r in rows]
+        cache = self._chunk_cache  # shared by threads: read with get, cleared when full
+        got = {r: c for r in rows if (c := cache.get(r)) is not None}
+        missing = [r for r in rows if r not in got]
+        if missing:
+            found = self.db.chunks(missing)
+            got.update(zip(missing, found))
+            if len(cache) > _ROW_CACHE // 10:
+                cache.clear()
+            cache.update(zip(missing, found))
+            if len(self._rows) > _ROW_CACHE:
+                self._rows.clear()
+            self._rows.update((c.chunk_id, r) for c, r in zip(found, missing))
+        return [got[r] for r in rows]
+
+    def row_of(self, chunk: Chunk) -> int | None:
+        """The live row holding ``chunk``, or None when this version does not hold it."""
+        row = self._rows.get(chunk.chunk_id)
+        if row is None:
+            live = [r for r in self.db.rows_of(chunk.chunk_id) if r < self.rows_total and self.live[r]]
+            row = live[-1] if live else None
+        return row
+
+    def ranges(self, docs) -> list[tuple[int, int]]:
+        """Row ranges of these documents (their chunks are contiguous)."""
+        return [(self.catalog[d].lo, self.catalog[d].hi) for d in sorted(docs) if self.catalog[d].hi > self.catalog[d].lo]
+
+    def search(self, query_vector: np.ndarray, k: int, docs=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) by inner product; only the chunks of ``docs`` when given (an
+        IDSelectorRange per document, never a scan of the others)."""
         k = min(k, len(self.chunks))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores, ids = self.faiss_index.search(np.ascontiguousarray(query_vector[None, :], dtype=np.float32), k)
-        keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+        return self.segments.search(query_vector, k, self.ranges(docs) if docs else None)
 
+    def sentence_vectors(self) -> StoredSentences:
+        """The answer scorer's sentence vectors, memory-mapped, looked up by row."""
+        return self._sentences
 
-def make_faiss_index(vectors: np.ndarray):
-    import faiss
+    def export(self, doc_ids) -> tuple:
+        """(chunks, vectors, tokens, sentence arrays or None, documents) of these documents, read
+        whole: for rewriting them into a new generation (compaction), never for answering."""
+        from .lexical_store import PLACEHOLDER, term_rows
 
-    dim = vectors.shape[1]
-    if len(vectors) >= HNSW_THRESHOLD:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-    else:
-        index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+        rows = np.concatenate([np.arange(lo, hi) for lo, hi in self.ranges(doc_ids)] or [np.zeros(0, np.int64)])
+        meta = self.manifest["store"]
+        bags = term_rows(self.generation).open(self.rows_total, int(meta["term_items"]))
+        names = {i: t for t, i in self.db.vocabulary().items()}
+        tokens = [[names[int(t)] for t, n in np.asarray(bags.row(int(r))).tolist() for _ in range(n)
+                   if names[int(t)] != PLACEHOLDER] for r in rows]
+        sentences = self._sentences.arrays(rows) if "sentences" in self.manifest else None
+        return (self.chunks_at(rows.tolist()), self.segments.vectors_of(rows), tokens, sentences,
+                [self.documents[d] for d in sorted(doc_ids)])
 
-
-def _document_to_dict(doc: Document) -> dict:
-    return {
-        "doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "sha256": doc.sha256,
-        "publisher": doc.publisher, "date": doc.date, "source_path": doc.source_path,
-        "blocks": [[b.start, b.end, list(b.section), b.is_heading] for b in doc.blocks],
-    }
-
-
-def _document_from_dict(d: dict) -> Document:
-    blocks = [Block(s, e, tuple(sec), h) for s, e, sec, h in d["blocks"]]
-    return Document(d["doc_id"], d["title"], d["text"], blocks, d["sha256"], d.get("publisher"), d.get("date"), d.get("source_path"))
-
-
-def write_version(index_dir: Path, manifest: dict, vectors: np.ndarray, chunks: list[Chunk],
-                  tokens: list[list[str]], documents: list[Document], names: dict | None = None,
-                  sentences: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a complete new version, then point CURRENT at it; old versions are removed.
-
-    The caller holds ``index_lock``: CURRENT only ever changes under it, and only this
-    call's own temporary folder is removed on failure.
-    """
-    import faiss
-
-    index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{BUILDING_PREFIX}{os.getpid()}-", dir=index_dir))
-    try:
-        faiss.write_index(make_faiss_index(vectors), str(tmp / "vectors.faiss"))
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-            for chunk, toks in zip(chunks, tokens):
-                f.write(json.dumps({**chunk.to_dict(), "tokens": toks}, ensure_ascii=False) + "\n")
-        (tmp / "documents.json").write_text(
-            json.dumps([_document_to_dict(d) for d in documents], ensure_ascii=False), encoding="utf-8"
-        )
-        if names is not None:
-            (tmp / "gazetteer.json").write_text(
-                json.dumps({doc: n.to_dict() for doc, n in names.items()}, ensure_ascii=False), encoding="utf-8")
-        if sentences is not None:
-            np.savez(tmp / SENTENCES, **sentences)
-            manifest = {**manifest, "sentences": int(len(sentences["vectors"]))}
-        # the manifest goes last: a version folder without one is never loaded
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        final = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{tmp.name[-6:]}"
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _write_pointer(index_dir, final.name)
-    _remove_old_versions(index_dir, keep=final.name)
-    return final
-
-
-def _write_pointer(index_dir: Path, name: str) -> None:
-    """Replace CURRENT atomically, its content on disk before the rename (no empty pointer after a crash)."""
-    pointer = index_dir / f".CURRENT.{os.getpid()}.tmp"
-    with open(pointer, "w", encoding="utf-8") as f:
-        f.write(name)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(pointer, index_dir / "CURRENT")
-
-
-def _remove_old_versions(index_dir: Path, keep: str) -> None:
-    """Old version folders only; temporary folders belong to builds (see ``clean_stale_builds``)."""
-    for entry in index_dir.iterdir():
-        if entry.is_dir() and entry.name.startswith("v-") and entry.name != keep:
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def clean_stale_builds(index_dir: Path) -> None:
-    """Remove temporary folders left by killed builds. Call only while holding ``index_lock``:
-    then no other process is building, so every temporary folder is stale."""
-    for entry in index_dir.glob(f"{BUILDING_PREFIX}*"):
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-    for entry in index_dir.glob(".CURRENT.*.tmp"):
-        entry.unlink(missing_ok=True)
-
-
-@contextmanager
-def index_lock(index_dir: Path, log=None) -> Iterator[bool]:
-    """Hold the index folder's writer lock; yields True when another writer had it first.
-
-    An OS-level lock (``filelock``), so a killed writer releases it automatically.
-    """
-    from filelock import FileLock, Timeout
-
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(index_dir / LOCK_NAME))
-    waited = False
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        waited = True
-        if log:
-            log(f"Another process is updating the index in {index_dir}; waiting for it to finish …")
-        lock.acquire()
-    try:
-        yield waited
-    finally:
-        lock.release()
-
-
-def pointer_name(index_dir: Path) -> str | None:
-    """The version CURRENT names, or None when there is no CURRENT; IndexCorrupt when unreadable."""
-    pointer = index_dir / "CURRENT"
-    try:
-        raw = pointer.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise IndexCorrupt(f"cannot read {pointer} ({exc.strerror or exc}); {REBUILD}") from None
-    try:
-        name = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        name = ""
-    if not _VERSION_NAME.fullmatch(name):
-        raise IndexCorrupt(f"{pointer} is corrupt (it does not name an index version); {REBUILD}")
-    return name
-
-
-def current_version(index_dir: Path) -> Path | None:
-    """The live version folder, or None when there is no index yet.
-
-    A writer may swap CURRENT and delete the old version between our reads: a missing version
-    is only corrupt when CURRENT still names it on a second look.
-    """
-    name = pointer_name(index_dir)
-    for _ in range(10):
-        if name is None:
-            return None
-        if (index_dir / name / "manifest.json").is_file():
-            return index_dir / name
-        time.sleep(0.05)
-        again = pointer_name(index_dir)
-        if again == name:
-            break
-        name = again
-    raise IndexCorrupt(f"{index_dir / 'CURRENT'} names {name}, which is missing or incomplete; {REBUILD}")
-
-
-def read_manifest(index_dir: Path) -> dict | None:
-    """The live version's manifest; None when there is no index, IndexCorrupt when it cannot be read."""
-    return _with_live_version(index_dir, _read_manifest_file)
-
-
-def _read_manifest_file(version: Path) -> dict:
-    try:
-        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"the index manifest {version / 'manifest.json'} is unreadable "
-                           f"({type(exc).__name__}: {str(exc)[:80]}); {REBUILD}") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("embedding"), dict):
-        raise IndexCorrupt(f"the index manifest {version / 'manifest.json'} is corrupt; {REBUILD}")
-    return manifest
-
-
-def _with_live_version(index_dir: Path, read):
-    """``read(version)`` of the live version, or None when there is no index.
-
-    A concurrent writer may replace and delete the version while we read it: then read the new one.
-    """
-    error = None
-    for _ in range(5):
-        version = current_version(index_dir)
-        if version is None:
-            return None
-        try:
-            return read(version)
-        except IndexCorrupt as exc:
-            if pointer_name(index_dir) == version.name:
-                raise
-            error = exc
-    raise error
+    @property
+    def sentences(self) -> dict[str, np.ndarray]:
+        """Every live chunk's sentence arrays (``SentenceVectors.to_arrays`` form). Copies them
+        all: for tests and conversions, never for opening an index."""
+        return self._sentences.arrays(self.chunks.rows())
 
 
 def load_store(index_dir: Path) -> IndexStore:
-    """Load the live version; raise IndexMissing or IndexCorrupt with what to run."""
-    store = _with_live_version(index_dir, _load_version)
+    """Load the live version; raise IndexMissing, IndexStale or IndexCorrupt with what to run."""
+    store = with_live_version(index_dir, _load_version)
     if store is None:
         raise IndexMissing(f"no index in {index_dir}; run `rag index` to build it")
     return store
 
 
 def _load_version(version: Path) -> IndexStore:
-    import faiss
-
-    fix = REBUILD
-    manifest = _read_manifest_file(version)
+    manifest = read_manifest_file(version)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexStale(f"the index in {version.parent} has format {manifest.get('format_version')} of an earlier "
+                         f"version, not {FORMAT_VERSION}; run `rag index` to convert it")
     try:
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexStale(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {fix}")
-        faiss_index = faiss.read_index(str(version / "vectors.faiss"))
-        chunks, tokens = [], []
-        with open(version / "chunks.jsonl", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                tokens.append(row.pop("tokens"))
-                chunks.append(Chunk.from_dict(row))
-        documents = {d["doc_id"]: _document_from_dict(d) for d in json.loads((version / "documents.json").read_text(encoding="utf-8"))}
-        names = _read_names(version)
-        sentences = _read_sentences(version) if "sentences" in manifest else None
-    except IndexStale:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile) as exc:
-        raise IndexCorrupt(f"the index in {version} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]}); {fix}") from exc
-    if faiss_index.ntotal != len(chunks) or faiss_index.d != manifest["embedding"]["dim"]:
-        raise IndexCorrupt(f"the index in {version} is inconsistent ({faiss_index.ntotal} vectors, {len(chunks)} chunks); {fix}")
-    if sentences is not None and not _sentences_fit(sentences, len(chunks)):
-        raise IndexCorrupt(f"the sentence vectors in {version} do not match its {len(chunks)} chunks; {fix}")
-    return IndexStore(version, manifest, faiss_index, chunks, tokens, documents, names, sentences)
-
-
-def _sentences_fit(sentences: dict[str, np.ndarray], n_chunks: int) -> bool:
-    counts, spans, vectors = sentences["counts"], sentences["spans"], sentences["vectors"]
-    return len(counts) == n_chunks and int(counts.sum()) == len(spans) == len(vectors)
-
-
-def _read_sentences(version: Path) -> dict[str, np.ndarray]:
-    with np.load(version / SENTENCES, allow_pickle=False) as data:
-        return {name: data[name] for name in ("counts", "spans", "vectors")}
+        generation = version.parent / manifest["store"]["generation"]
+        catalog = {d["doc_id"]: DocInfo(**d) for d in json.loads((version / "docs.json").read_text(encoding="utf-8"))}
+        store = IndexStore(version, manifest, generation, catalog)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError, zipfile.BadZipFile) as exc:
+        raise IndexCorrupt(f"the index in {version} is corrupt or truncated ({type(exc).__name__}: "
+                           f"{str(exc)[:120]}); {REBUILD}") from exc
+    if store.segments.ntotal != store.rows_total or store.lexical.num_docs != store.rows_total:
+        raise IndexCorrupt(f"the index in {version} is inconsistent ({store.segments.ntotal} vectors, "
+                           f"{store.rows_total} rows); {REBUILD}")
+    return store
 
 
 def _read_names(version: Path) -> dict | None:
@@ -340,8 +304,5 @@ def _read_names(version: Path) -> dict | None:
 
 
 def read_vectors(store: IndexStore) -> np.ndarray:
-    """All stored vectors (exact indexes only), for incremental rebuilds."""
-    n = store.faiss_index.ntotal
-    if n == 0:
-        return np.zeros((0, store.faiss_index.d), np.float32)
-    return store.faiss_index.reconstruct_n(0, n)
+    """The vectors of the live chunks, in ``store.chunks`` order (for exports and the LangChain view)."""
+    return store.segments.vectors_of(store.chunks.rows())

@@ -245,6 +245,19 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self.places) + len(self.orgs)
 
+    def to_dict(self) -> dict:
+        """The merged names, as the index stores them beside each document's (so that opening an
+        index of many documents does not merge them again)."""
+        return {"places": {n: sorted(p) for n, p in sorted(self.places.items())}, "orgs": sorted(self.orgs)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Gazetteer":
+        merged = cls()
+        merged.places = {n: set(p) for n, p in d.get("places", {}).items()}
+        merged.orgs = set(d.get("orgs", []))
+        merged._longest = max((len(n) for n in (*merged.places, *merged.orgs)), default=0)
+        return merged
+
     def kind(self, name: str) -> str | None:
         if name in self.places or place_stem(name) in self.places:
             return "place"

@@ -175,24 +175,20 @@ class KnowledgeBase:
         if self.service is not None:
             self.service.follow_index()  # another process (rag add) may have written a new version
             store = self.service.store
-            manifest, documents, chunks = store.manifest, store.documents, store.chunks
         else:
             from index.store import load_store
 
             store = load_store(self.settings.resolved_index_dir())
-            manifest, documents, chunks = store.manifest, store.documents, store.chunks
-        counts: dict[str, int] = {}
-        for c in chunks:
-            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+        manifest = store.manifest
         times = manifest.get("indexed_at", {})
         rows = [{"doc": d.doc_id, "title": d.title, "publisher": d.publisher, "date": d.date,
-                 "chunks": counts.get(d.doc_id, 0), "indexed_at": times.get(d.doc_id, manifest.get("created_at")),
+                 "chunks": d.chunks, "indexed_at": times.get(d.doc_id, manifest.get("created_at")),
                  "added": self.sources.is_user(d.source_path)}
-                for d in sorted(documents.values(), key=lambda d: d.doc_id)]
+                for d in sorted(store.catalog.values(), key=lambda d: d.doc_id)]
         skipped = [{"doc": doc, "reason": info.get("reason", ""), "added": (self.user_dir / doc).is_file()}
                    for doc, info in sorted(manifest.get("skipped", {}).items())]
         skipped += [{"doc": doc, "reason": why, "added": True} for doc, why in sorted(manifest.get("conflicts", {}).items())]
-        return {"documents": rows, "skipped": skipped, "chunks": len(chunks), "version": store.path.name,
+        return {"documents": rows, "skipped": skipped, "chunks": len(store.chunks), "version": store.path.name,
                 "created_at": manifest.get("created_at"), "corpus_dir": str(self.sources.base),
                 "user_corpus_dir": str(self.user_dir)}
 

@@ -195,7 +195,7 @@ class PolicyVectorStore(VectorStore):
         if isinstance(embedding, PolicyEmbeddings) and built_with != embedder_key(embedding.embedder):
             # queries embedded by another model would be compared with these vectors meaninglessly
             raise EmbeddingMismatch(f"the index was built with {built_with}; pass PolicyEmbeddings of that model")
-        view = cls(embedding, dim=store.faiss_index.d)
+        view = cls(embedding, dim=store.dim)
         docs = [Document(id=c.chunk_id, page_content=c.text, metadata=chunk_metadata(c)) for c in store.chunks]
         if docs:
             view._add(read_vectors(store), docs)

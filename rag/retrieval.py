@@ -69,12 +69,6 @@ class Retriever(Protocol):
     def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]: ...
 
 
-def _allowed_mask(store: IndexStore, docs: set[str] | None) -> np.ndarray | None:
-    if not docs:
-        return None
-    return np.array([c.doc_id in docs for c in store.chunks], dtype=bool)
-
-
 class DenseRetriever:
     def __init__(self, store: IndexStore, embedder: Embedder):
         self.store, self.embedder = store, embedder
@@ -100,42 +94,33 @@ class DenseRetriever:
         return [replace(h, dense_rank=r) for r, h in enumerate(ranked, 1)]
 
     def retrieve_rows(self, query: Query, k: int, docs: set[str] | None = None) -> list[list[Hit]]:
-        """One ranking per query row (the question; for English also its translated terms)."""
-        mask = _allowed_mask(self.store, docs)
-        # with a document filter, search everything and filter: exact and cheap at this scale
-        depth = len(self.store.chunks) if mask is not None else k
+        """One ranking per query row (the question; for English also its translated terms), each
+        its top k (with ``docs``, searched within those documents' rows only)."""
         rows = []
         for vector in np.atleast_2d(self.embed(query)):
-            scores, ids = self.store.search(vector, depth)
-            kept = [(float(s), int(i)) for s, i in zip(scores, ids) if mask is None or mask[i]][:k]
-            rows.append([Hit(self.store.chunks[i], s, "dense", dense_score=s, dense_rank=r)
-                         for r, (s, i) in enumerate(kept, 1)])
+            scores, ids = self.store.search(vector, k, docs)
+            kept = [(float(s), int(i)) for s, i in zip(scores, ids)][:k]
+            chunks = self.store.chunks_at([i for _, i in kept])
+            rows.append([Hit(chunk, s, "dense", dense_score=s, dense_rank=r)
+                         for r, (chunk, (s, _)) in enumerate(zip(chunks, kept), 1)])
         return rows
 
 
 class LexicalRetriever:
-    def __init__(self, store: IndexStore):
-        import bm25s
+    """BM25 over jieba tokens, as built and saved with the index (``index.lexical_store``)."""
 
+    def __init__(self, store: IndexStore):
         self.store = store
-        self._bm25 = bm25s.BM25()
-        if store.tokens:
-            self._bm25.index([t or ["\u2400"] for t in store.tokens], show_progress=False)
-        self.vocabulary = {t for toks in store.tokens for t in toks}
+        self.vocabulary = store.lexical.vocabulary
 
     def retrieve(self, query: Query, k: int, docs: set[str] | None = None) -> list[Hit]:
         tokens = [t for t in query.lexical_tokens if t in self.vocabulary]
-        if not tokens or not self.store.chunks:
+        if not tokens or not len(self.store.chunks):
             return []
-        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-        mask = _allowed_mask(self.store, docs)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [
-            Hit(self.store.chunks[i], float(scores[i]), "lexical", lexical_score=float(scores[i]), lexical_rank=r + 1)
-            for r, i in enumerate(order) if scores[i] > 0
-        ]
+        found = self.store.lexical.top(tokens, k, self.store.ranges(docs) if docs else None)
+        chunks = self.store.chunks_at([row for row, _ in found])
+        return [Hit(chunk, score, "lexical", lexical_score=score, lexical_rank=r + 1)
+                for r, (chunk, (_, score)) in enumerate(zip(chunks, found))]
 
 
 def _add_ranked(merged: dict[str, Hit], hits: list[Hit], weight: float, rrf_k: int, rank_of) -> None:

@@ -17,7 +17,6 @@ from index.builder import BuildReport, ProgressFn, build_index, check_embedding,
 from index.store import IndexError_, IndexMissing, IndexStale, IndexStore, load_store, pointer_name, read_manifest
 
 from .answer.extractive import ExtractiveAnswerer
-from .answer.sentences import SentenceVectors
 from .embeddings import Embedder, embedder_key, load_embedder
 from .answer.followup import Resolution, Resolver
 from .conversation import Cited, Prior, Turn, unnamed_subject, prior_from, reading_lang, turns_of
@@ -36,7 +35,7 @@ class Live:
     store: IndexStore
     dense: DenseRetriever
     lexical: LexicalRetriever
-    sentences: SentenceVectors
+    sentences: object  # index.sentence_store.StoredSentences: what SentenceVectors answers, read by row
     answerer: ExtractiveAnswerer
     resolver: Resolver  # follow-ups, with the places and organisations mined into this version
 
@@ -324,7 +323,7 @@ class RagService:
         if not docs:
             return None
         wanted = set(docs)
-        unknown = wanted - set(store.documents)
+        unknown = {d for d in wanted if d not in store.documents}
         if unknown:
             raise ValueError(f"unknown document(s): {', '.join(sorted(unknown))}; indexed: {', '.join(sorted(store.documents))}")
         return wanted
@@ -336,9 +335,8 @@ class RagService:
             "corpus": m.get("corpus_dir"),
             "user_corpus": str(self.settings.resolved_user_corpus_dir()),  # `rag add` / the browser's uploads
             "documents": [
-                {"doc": d.doc_id, "title": d.title, "publisher": d.publisher, "date": d.date,
-                 "chunks": sum(1 for c in self.store.chunks if c.doc_id == d.doc_id)}
-                for d in sorted(self.store.documents.values(), key=lambda d: d.doc_id)
+                {"doc": d.doc_id, "title": d.title, "publisher": d.publisher, "date": d.date, "chunks": d.chunks}
+                for d in sorted(self.store.catalog.values(), key=lambda d: d.doc_id)
             ],
             "chunks": len(self.store.chunks),
             "embedding": m.get("embedding"),
@@ -363,12 +361,13 @@ class Step:
     resolution: Resolution | None
 
 
-def sentence_vectors(store: IndexStore) -> SentenceVectors:
-    """The answer scorer's sentence vectors, as the index build stored them: opening never embeds."""
-    if store.sentences is None:
+def sentence_vectors(store: IndexStore):
+    """The answer scorer's sentence vectors, as the index build stored them (memory-mapped, read by
+    row when a question needs them): opening never embeds."""
+    if "sentences" not in store.manifest:
         raise IndexStale(f"the index in {store.path} has no sentence vectors for answer scoring (built by an "
                          "earlier version); run `rag index` to update it")
-    return SentenceVectors.from_arrays(store.chunks, store.sentences)
+    return store.sentence_vectors()
 
 
 def _pieces(text: str) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from index.builder import build_index, staleness
 from index.store import (EmbeddingMismatch, IndexCorrupt, IndexMissing, IndexStale, current_version, load_store,
-                         read_manifest)
+                         read_manifest, read_vectors)
 from rag.embeddings import load_embedder
 from rag.service import RagService
 from rag.settings import get_settings
@@ -52,7 +52,7 @@ def test_incremental_update_reembeds_only_the_changed_document(tiny):
     assert removed.removed == ["jiangxi.md"] and removed.embedded == 0
     store = load_store(settings.index_dir)
     assert {c.doc_id for c in store.chunks} == {"gansu.txt", "guangxi.txt"}
-    assert store.faiss_index.ntotal == len(store.chunks)
+    assert len(read_vectors(store)) == len(store.chunks) == report_chunks(settings)
 
 
 def test_rebuild_uses_the_embedding_cache(tiny):
@@ -84,8 +84,8 @@ def test_missing_index_is_reported(tiny):
 def test_corrupt_index_is_reported(tiny):
     settings, embedder = tiny
     build_index(settings, embedder, progress=False)
-    version = current_version(settings.index_dir)
-    faiss_file = version / "vectors.faiss"
+    store = load_store(settings.index_dir)
+    faiss_file = store.generation / store.manifest["store"]["segments"][0]["name"]
     faiss_file.write_bytes(faiss_file.read_bytes()[:100])  # truncated
     with pytest.raises(IndexCorrupt, match="rag index --rebuild"):
         load_store(settings.index_dir)
@@ -97,17 +97,24 @@ def test_interrupted_build_leaves_previous_index_usable(tiny, monkeypatch):
     before = current_version(settings.index_dir)
     (settings.corpus_dir / "gansu.txt").write_text("森林覆盖率提高至13%。", encoding="utf-8")
 
-    import index.store as store_module
+    import index.writer as writer_module
+
+    chunks_before = len(load_store(settings.index_dir).chunks)
 
     def crash(*args, **kwargs):
-        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the vectors were written
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the version was written
 
-    monkeypatch.setattr(store_module, "make_faiss_index", crash)
-    with pytest.raises(KeyboardInterrupt):
-        build_index(settings, embedder, progress=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(writer_module, "save_bm25", crash)
+        with pytest.raises(KeyboardInterrupt):
+            build_index(settings, embedder, progress=False)
     assert current_version(settings.index_dir) == before
-    assert len(load_store(settings.index_dir).chunks) > 0
+    assert len(load_store(settings.index_dir).chunks) == chunks_before  # the rows it appended are not counted
     assert not list(Path(settings.index_dir).glob(".building-*"))
+    again = build_index(settings, embedder, progress=False)  # starts from the live version's rows
+    store = load_store(settings.index_dir)
+    assert again.changed == ["gansu.txt"] and len(store.chunks) == again.chunks
+    assert any("13%" in c.text for c in store.chunks)
 
 
 def test_another_embedding_model_is_refused(tiny):
@@ -172,7 +179,6 @@ def test_an_index_without_sentence_vectors_is_updated(tiny):
     manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     del manifest["sentences"]
     (version / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    (version / "sentences.npz").unlink()
     assert "sentence vectors" in staleness(settings, read_manifest(settings.index_dir), embedder)
     with pytest.raises(IndexStale, match="rag index"):
         RagService.open(settings, update=False, log=lambda m: None)
@@ -180,6 +186,10 @@ def test_an_index_without_sentence_vectors_is_updated(tiny):
     service = RagService.open(settings, log=said.append)
     assert any("sentence vectors" in m for m in said) and service.store.sentences is not None
     assert "12.7%" in service.ask("甘肃省2030年森林覆盖率目标是多少？").text
+
+
+def report_chunks(settings) -> int:
+    return read_manifest(settings.index_dir)["n_chunks"]
 
 
 def _sentence_texts(chunk):

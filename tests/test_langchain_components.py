@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import copy
 
 import numpy as np
 import pytest
@@ -134,6 +134,7 @@ def test_vector_store_changes_stay_in_the_view_and_round_trip(service, tmp_path)
 
 def test_vector_store_refuses_vectors_of_another_model(service):
     manifest = {**service.store.manifest, "embedding": {**service.store.manifest["embedding"], "model": "bge-m3"}}
-    other = dataclasses.replace(service.store, manifest=manifest)
+    other = copy.copy(service.store)  # the same index, its manifest naming another model
+    other.manifest = manifest
     with pytest.raises(EmbeddingMismatch):
         PolicyVectorStore.from_store(other, PolicyEmbeddings(service.embedder))

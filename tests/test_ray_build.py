@@ -58,8 +58,9 @@ def _assert_same_index(a, b):
     """Same chunks (ids, text, metadata) in the same order, same BM25 tokens, documents and
     names; vectors, passage and sentence, within 1e-5."""
     assert [c.to_dict() for c in b.chunks] == [c.to_dict() for c in a.chunks]
-    assert b.tokens == a.tokens
-    assert b.documents == a.documents
+    tokens = lambda store: store.export(sorted(store.documents))[2]  # noqa: E731 (read whole, as compaction does)
+    assert tokens(b) == tokens(a)
+    assert dict(b.documents.items()) == dict(a.documents.items())
     assert {k: v.to_dict() for k, v in b.names.items()} == {k: v.to_dict() for k, v in a.names.items()}
     np.testing.assert_allclose(read_vectors(b), read_vectors(a), rtol=0, atol=1e-5)
     for key in ("counts", "spans"):

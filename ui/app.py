@@ -58,7 +58,7 @@ def status_line(service) -> str:
 
 
 def doc_choices(service) -> list[tuple[str, str]]:
-    return [(d.title, d.doc_id) for d in sorted(service.store.documents.values(), key=lambda d: d.doc_id)]
+    return [(d.title, d.doc_id) for d in sorted(service.store.catalog.values(), key=lambda d: d.doc_id)]
 
 
 def build_app(service, *, concurrency: int = 4, policy: EditPolicy | None = None):

@@ -19,7 +19,7 @@ from ..query import Query
 from ..text import NUMBER_RE, clause_spans, sentence_spans
 from ..types import Answer, Chunk, Citation, Hit
 from .guard import is_instruction
-from .features import Candidate, FeatureBuilder
+from .features import Candidate, FeatureBuilder, TermRarity
 from .scorer import SpanScorer
 from .trim import ClauseTrimmer
 from .verify import unsupported_numbers
@@ -30,7 +30,8 @@ class ExtractiveAnswerer:
                  embedding: dict | None = None):
         self.store = store
         self.embedding = embedding  # the index's vector space: the thresholds hold only for the one fitted on
-        self.builder = FeatureBuilder(store.documents, sentence_vectors, store.tokens)
+        rarity = TermRarity.from_counts(len(store.chunks), store.lexical.doc_freq)
+        self.builder = FeatureBuilder(store.documents, sentence_vectors, rarity=rarity)
         self._scorer = scorer
         self._trimmer = None
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -209,6 +211,14 @@ class TermRarity:
         self.n = max(1, len(chunk_tokens))
         self.df = Counter(t for toks in chunk_tokens for t in set(toks))
 
+    @classmethod
+    def from_counts(cls, n_chunks: int, doc_freq) -> "TermRarity":
+        """From counts the index already holds (``doc_freq``: token -> chunks holding it, a mapping
+        read from the stored BM25), instead of every chunk's tokens."""
+        rarity = cls([])
+        rarity.n, rarity.df = max(1, n_chunks), doc_freq
+        return rarity
+
     @lru_cache(maxsize=8192)
     def of(self, term: str) -> tuple[float, bool]:
         """(rarity in 0..1, known): a term whose parts are not all in the corpus is unknown (rarity 1)."""
@@ -226,16 +236,27 @@ class TermRarity:
 class FeatureBuilder:
     """Makes the candidates of a question over its retrieved passages, with their features."""
 
-    def __init__(self, documents: dict[str, Document], sentence_vectors=None, chunk_tokens=None):
+    def __init__(self, documents: dict[str, Document], sentence_vectors=None, chunk_tokens=None,
+                 rarity: "TermRarity | None" = None, keep: int = 256):
         self.documents = documents
         self.sentence_vectors = sentence_vectors
-        self._contexts: dict[str, DocumentContext] = {}
-        self.idf = TermRarity(chunk_tokens or [])
+        self._contexts: OrderedDict[str, DocumentContext] = OrderedDict()
+        self._keep = keep  # documents whose context is kept: a corpus of thousands never is, whole
+        self._lock = threading.Lock()
+        self.idf = rarity or TermRarity(chunk_tokens or [])
 
     def context(self, doc_id: str) -> DocumentContext:
-        if doc_id not in self._contexts:
-            self._contexts[doc_id] = DocumentContext(self.documents[doc_id])
-        return self._contexts[doc_id]
+        with self._lock:
+            ctx = self._contexts.get(doc_id)
+            if ctx is not None:
+                self._contexts.move_to_end(doc_id)
+                return ctx
+        ctx = DocumentContext(self.documents[doc_id])
+        with self._lock:
+            self._contexts[doc_id] = ctx
+            if len(self._contexts) > self._keep:
+                self._contexts.popitem(last=False)
+        return ctx
 
     def candidates(self, query: Query, hits: list[Hit]) -> list[Candidate]:
         groups = [g for g in (query.groups or [[t] for t in query.terms]) if g]
