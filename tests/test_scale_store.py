@@ -9,27 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.tiny import DOCS, tiny  # noqa: F401 (a fixture)
 from index.builder import build_index
 from index.store import IndexStale, load_store, read_manifest, read_vectors
 from rag.embeddings import load_embedder
-from rag.settings import get_settings
 
-DOCS = {
-    "gansu.txt": "一、主要目标\n到2030年底，森林覆盖率提高至12.7%，森林蓄积量提高至3.3亿立方米。",
-    "guangxi.txt": "二、重点任务\n到2027年，广西地表水水质优良比例保持在95%以上。推进生态环境分区管控。",
-    "jiangxi.md": "# 江西\n江西省森林覆盖率保持全国第二位。全省空气优良天数比率达到93.9%。",
-}
 QUESTION = "甘肃省2030年森林覆盖率目标是多少？"
-
-
-@pytest.fixture()
-def tiny(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in DOCS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    settings = get_settings(corpus_dir=corpus, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
-    return settings, load_embedder(settings)
 
 
 def test_store_round_trip_by_row_id(tiny):
