@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, MARKS
+from tests.browser import MARKS, chinese_page
 
 pytestmark = MARKS
 
@@ -36,16 +36,10 @@ def kb_url(tmp_path_factory, settings):
 
 @pytest.fixture(scope="module")
 def page(kb_url):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-        page.requests_seen = []
-        page.on("request", lambda r: page.requests_seen.append(r.url))
+    with chinese_page() as page:
         page.goto(kb_url[0], wait_until="domcontentloaded")
         page.wait_for_selector("#question textarea", timeout=60_000)
         yield page
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,21 +9,15 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, MARKS, QUESTION
+from tests.browser import MARKS, QUESTION, chinese_page
 
 pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def page(ui_url):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        context = browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-        context.requests_seen = []
-        context.on("request", lambda r: context.requests_seen.append(r.url))
-        yield context
-        browser.close()
+    with chinese_page() as page:
+        yield page
 
 
 def _bot_messages(page):
