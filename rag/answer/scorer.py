@@ -23,6 +23,15 @@ class ScorerError(RuntimeError):
     """The fitted weights cannot be used; the message says how to fix it."""
 
 
+def read_fitted(path: Path | str, what: str, script: str) -> dict:
+    """The JSON a fit script wrote; a missing or broken file is a ScorerError naming the script."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ScorerError(f"cannot read the {what} {path} ({exc}); re-fit them with `python {script}`") from exc
+
+
 @dataclass
 class SpanScorer:
     features: tuple[str, ...]
@@ -38,12 +47,7 @@ class SpanScorer:
 
     @classmethod
     def load(cls, path: Path | str = WEIGHTS) -> "SpanScorer":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ScorerError(f"cannot read the scorer weights {path} ({exc}); re-fit them with "
-                              "`python eval/fit_scorer.py`") from exc
+        data = read_fitted(path, "scorer weights", "eval/fit_scorer.py")
         names = tuple(data["features"])
         if set(names) != set(FEATURES):
             raise ScorerError(f"{path} was fitted on other features ({sorted(set(names) ^ set(FEATURES))}); "

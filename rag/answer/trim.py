@@ -11,7 +11,6 @@ how often the trimmed answer keeps every fact and stays concise.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -133,14 +132,9 @@ class ClauseTrimmer:
 
     @classmethod
     def load(cls, path: Path | str = TRIM_WEIGHTS) -> "ClauseTrimmer":
-        from .scorer import ScorerError
+        from .scorer import ScorerError, read_fitted
 
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ScorerError(f"cannot read the trimming weights {path} ({exc}); re-fit them with "
-                              "`python eval/fit_trim.py`") from exc
+        data = read_fitted(path, "trimming weights", "eval/fit_trim.py")
         if tuple(data["features"]) != TRIM_FEATURES:
             raise ScorerError(f"{path} was fitted on other features; re-fit with `python eval/fit_trim.py`")
         return cls(np.array(data["mean"]), np.array(data["scale"]), np.array(data["coef"]),
