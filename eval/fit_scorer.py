@@ -213,8 +213,13 @@ def main(argv=None) -> int:
                  "top_k": k, "embedding": embedder_key(service.embedder), "target_false_refusal": TARGET_FALSE_REFUSAL,
                  "out_of_fold_dev": stats, "command": "python eval/fit_scorer.py"},
     }
+    return report_and_write(weights, FEATURES, args, t0)
+
+
+def report_and_write(weights: dict, features, args, t0: float) -> int:
+    """Print what was fitted (its meta, each feature's coefficient) and write it unless --dry-run."""
     print(json.dumps(weights["meta"], indent=1))
-    print("weights:", {f: round(c, 3) for f, c in zip(FEATURES, coef)})
+    print("weights:", {f: round(c, 3) for f, c in zip(features, weights["coef"])})
     if not args.dry_run:
         Path(args.out).write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)

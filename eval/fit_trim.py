@@ -14,7 +14,6 @@ The test split and the regression set are never read here.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import date
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from eval.fit_scorer import GENERATED_WEIGHT, USER_SET, fit, predict, pseudo_questions  # noqa: E402
+from eval.fit_scorer import GENERATED_WEIGHT, USER_SET, fit, predict, pseudo_questions, report_and_write  # noqa: E402
 from eval.harness import load_dataset  # noqa: E402
 from eval.metrics import concise_limit  # noqa: E402
 from rag.answer.trim import TRIM_FEATURES, TRIM_WEIGHTS, best_run, clause_features  # noqa: E402
@@ -122,12 +121,7 @@ def main(argv=None) -> int:
                         "dev_answers": len(questions), "kept_and_concise_out_of_fold": round(figures[margin], 4),
                         "by_margin": {str(m): round(v, 4) for m, v in figures.items()},
                         "command": "python eval/fit_trim.py"}}
-    print(json.dumps(weights["meta"], indent=1))
-    print("weights:", {f: round(c, 3) for f, c in zip(TRIM_FEATURES, coef)})
-    if not args.dry_run:
-        Path(args.out).write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return 0
+    return report_and_write(weights, TRIM_FEATURES, args, t0)
 
 
 if __name__ == "__main__":
