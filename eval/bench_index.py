@@ -13,6 +13,9 @@ For each backend, on the real corpus (default: the bundled one):
   open s          RagService.open of the up-to-date index (it never embeds)
   query embed ms  one question embedded at a time (Chinese and English, eval/dataset.jsonl), p50/p95
   ask ms          the whole `ask` (embedding, search, extractive answer) per language, p50/p95
+  fp32 ceiling    what this machine can do at all: ONNX Runtime's float32 MatMul in GFLOP/s on every
+                  core (the encoder's shapes), over the model's FLOPs per sample passage (from
+                  its layer sizes and each passage's token count), and each backend's share of it
   model load s    loading the backend; for onnx the ONNX model is made first if the model cache
                   (RAG_CACHE_DIR/onnx, kept between runs) does not hold it yet
 The machine is shared: every timed figure is the best and the median of --repeats runs.
@@ -64,6 +67,54 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return best_median(seconds)
 
 
+def encoder_flops(tokens: int, shape: dict) -> float:
+    """Multiply-adds x 2 of one passage of ``tokens`` tokens through a BERT-style encoder: the
+    four attention projections and the two feed-forward matrices per token, plus the attention
+    scores and their weighted sum (quadratic in the length)."""
+    h, f, layers = shape["hidden"], shape["ffn"], shape["layers"]
+    per_layer = 2 * tokens * (4 * h * h + 2 * h * f) + 2 * 2 * tokens * tokens * h
+    return float(layers * per_layer)
+
+
+def matmul_gflops(rows: int, shape: dict, repeats: int = 5) -> float:
+    """The best float32 MatMul rate ONNX Runtime reaches here on every core, on the encoder's
+    feed-forward shape ([rows, hidden] x [hidden, ffn]): the roof no fp32 backend can pass."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    h, f = shape["hidden"], shape["ffn"]
+    weight = np.random.default_rng(0).random((h, f), dtype=np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "w"], ["c"])], "mm",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [None, h])],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [None, f])],
+                              [helper.make_tensor("w", TensorProto.FLOAT, [h, f], weight.ravel())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(1).random((rows, h), dtype=np.float32)
+    session.run(None, {"a": a})
+    best, _ = timed(lambda: [session.run(None, {"a": a}) for _ in range(10)], repeats)
+    return 2 * rows * h * f * 10 / best / 1e9
+
+
+def fp32_ceiling(sample: list[str], prompt: str = "passage: ") -> dict:
+    """Passages/s this machine could reach in float32 at 100 % of its MatMul rate, for ``sample``."""
+    from tokenizers import Tokenizer
+
+    from rag.embeddings_onnx import find_model_bin, load_tokenizer_json, parse_bin
+
+    shape = parse_bin(find_model_bin().read_bytes())[0]
+    tokenizer = Tokenizer.from_str(load_tokenizer_json())
+    lengths = [len(e.ids) for e in tokenizer.encode_batch([prompt + t for t in sample])]
+    flops = sum(encoder_flops(n, shape) for n in lengths) / len(lengths)
+    gflops = matmul_gflops(16 * int(sum(lengths) / len(lengths)), shape)
+    return {"tokens": sum(lengths) / len(lengths), "gflop": flops / 1e9, "gflops": gflops,
+            "passages_s": gflops * 1e9 / flops}
+
+
 def bench_backend(backend: str, args, model_cache: Path, tmp: Path) -> dict:
     from rag.embeddings import load_embedder
     from rag.settings import get_settings
@@ -103,7 +154,8 @@ def bench_throughput(settings, embedder, args) -> dict:
             embedder.embed_passages(sample[i : i + batch])
 
     best, median = timed(embed_all, args.repeats)
-    return {"rate": (len(sample) / best, len(sample) / median), "sample_chars": sum(map(len, sample)) / len(sample)}
+    return {"rate": (len(sample) / best, len(sample) / median), "sample_chars": sum(map(len, sample)) / len(sample),
+            "ceiling": fp32_ceiling(sample, embedder.passage_prompt)}
 
 
 def bench_builds(settings, embedder, args, tmp: Path) -> dict:
@@ -180,11 +232,17 @@ def main() -> None:
     first = results[0]
     print(f"corpus: {args.corpus} ({first['chunks']} chunks); {os.cpu_count()} CPUs; load average "
           f"{os.getloadavg()[0]:.1f}; best / median of {args.repeats} runs ({args.cold_repeats} for cold builds)")
+    ceiling = first["ceiling"]
+    print(f"fp32 ceiling: ONNX Runtime MatMul {ceiling['gflops']:.0f} GFLOP/s on {os.cpu_count()} cores; the sample's "
+          f"passages average {ceiling['tokens']:.0f} tokens = {ceiling['gflop']:.2f} GFLOP each, so at most "
+          f"{ceiling['passages_s']:.1f} passages/s in float32")
     rows = [
         ("model", lambda r: r["model"]),
         ("embedder load s (onnx: made first if not cached; its session loads at the first embedding)",
          lambda r: f"{r['load_s']:.1f}"),
         (f"passages/s ({args.sample} chunks, ~{first['sample_chars']:.0f} chars)", lambda r: "%.1f / %.1f" % r["rate"]),
+        ("share of the fp32 ceiling (best / median)",
+         lambda r: "%.0f %% / %.0f %%" % tuple(100 * x / ceiling["passages_s"] for x in r["rate"])),
         ("cold build s (empty cache: chunks and sentences)",
          lambda r: "%.1f / %.1f" % r["cold_s"] + f" ({r['embedded']} chunks + {r['sentences']} sentences)"),
         ("warm rebuild s (cache filled)", lambda r: "%.2f / %.2f" % r["warm_s"]),
