@@ -192,7 +192,17 @@ class SentenceRerank:
 
 # Boosts of the conversation prior in units of a first rank's fused score (1 / (rrf_k + 1)),
 # and the weight of the previous turn's terms against the question's own (fused like a retriever).
-PRIOR_WEIGHTS = {"chunk": 0.4, "section": 0.3, "doc": 0.15, "terms": 0.1}
+PRIOR_WEIGHTS = {"chunk": 0.4, "section": 0.3, "doc": 0.15, "terms": 0.1}  # before any fit
+PRIOR_FILE = Path(__file__).with_name("prior.json")
+
+
+def fitted_prior(path: Path = PRIOR_FILE) -> dict[str, float]:
+    """The follow-up prior's weights as ``eval/fit_prior.py`` fitted them on the dev
+    conversations (``rag/prior.json``); the defaults above when there is no fit."""
+    if not Path(path).is_file():
+        return dict(PRIOR_WEIGHTS)
+    fitted = json.loads(Path(path).read_text(encoding="utf-8")).get("weights", {})
+    return {k: float(fitted.get(k, v)) for k, v in PRIOR_WEIGHTS.items()}
 
 
 class PriorRetriever:

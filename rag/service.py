@@ -21,7 +21,7 @@ from .embeddings import Embedder, embedder_key, load_embedder
 from .answer.followup import Resolution, Resolver
 from .conversation import Cited, Prior, Turn, unnamed_subject, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
-from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, make_retriever
+from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, fitted_prior, make_retriever
 from .text import detect_language
 from .settings import Settings, get_settings
 from .types import Answer, Hit
@@ -56,6 +56,7 @@ class RagService:
         self.embedder = embedder
         self.live = Live.load(embedder, store)
         self._log = log  # where index updates made while serving report
+        self.prior_weights = fitted_prior()  # how a follow-up leans on the previous turn (eval/fit_prior.py)
         self._llm = None
         self._llm_lock = threading.Lock()
         self._update_lock = threading.Lock()  # one index update (and swap) at a time in this process
@@ -163,7 +164,7 @@ class RagService:
         t1 = time.perf_counter()
         retriever = make_retriever(mode, live.dense, live.lexical, live.sentences)
         if step and step.prior:
-            retriever = PriorRetriever(retriever, live.lexical, step.prior)
+            retriever = PriorRetriever(retriever, live.lexical, step.prior, weights=self.prior_weights)
         hits = retriever.retrieve(query, k, wanted)
         t2 = time.perf_counter()
         timings.update(embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)

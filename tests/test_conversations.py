@@ -138,3 +138,33 @@ def test_an_answer_about_another_year_or_subject_is_refused(service):
     res.years, res.new_subject, res.subjects = [], True, (["云南省"], ["甘肃省"])
     refused = service._check_subject(wrong, query, hits, step)
     assert refused.refused and "甘肃" in refused.notes[0]
+
+
+# ---------------------------------------------------------------------------- the fitted prior
+def test_fitted_prior_file_is_read_and_falls_back_to_defaults(tmp_path):
+    from rag.retrieval import PRIOR_WEIGHTS, fitted_prior
+
+    assert fitted_prior(tmp_path / "none.json") == PRIOR_WEIGHTS
+    path = tmp_path / "prior.json"
+    path.write_text(json.dumps({"version": 1, "weights": {"chunk": 1.6, "terms": 0.0}}), encoding="utf-8")
+    assert fitted_prior(path) == {**PRIOR_WEIGHTS, "chunk": 1.6, "terms": 0.0}
+    assert set(fitted_prior()) == set(PRIOR_WEIGHTS)  # the shipped fit names every weight
+
+
+def test_prior_weights_decide_how_far_a_follow_up_leans_on_the_previous_answer(service):
+    """The same follow-up, asked after the same first turn: with every prior weight at zero its
+    passages are those of the question alone; with a heavy document weight they all come from the
+    document the previous answer cited."""
+    first = service.ask(CHAIN[0])
+    follow = "钢铁行业碳排放怎么样？"  # no subject of its own: ambiguous without the conversation
+    kept = service.prior_weights
+    try:
+        service.prior_weights = {"chunk": 0.0, "section": 0.0, "doc": 0.0, "terms": 0.0}
+        alone = service.ask(follow, history=[first.as_turn()])
+        service.prior_weights = {"chunk": 0.0, "section": 0.0, "doc": 5.0, "terms": 0.0}
+        leaning = service.ask(follow, history=[first.as_turn()])
+    finally:
+        service.prior_weights = kept
+    cited_doc = first.citations[0].chunk.doc_id
+    assert all(h.chunk.doc_id == cited_doc for h in leaning.hits)
+    assert [h.chunk.chunk_id for h in alone.hits] != [h.chunk.chunk_id for h in leaning.hits]
