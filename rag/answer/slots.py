@@ -22,7 +22,7 @@ YEAR_RE = re.compile(r"(?<![0-9０-９])((?:19|20)[0-9]{2})(?![0-9])")
 # Chinese: leading discourse words that mark a follow-up ("好吧，那2030年的…呢？").
 ZH_CUES = {"好", "好的", "好吧", "吧", "嗯", "哦", "噢", "那", "那么", "还有", "另外", "然后", "此外", "再", "再问", "ok", "OK"}
 ZH_ANAPHORS = {"它", "它们", "其", "该", "此", "这", "这个", "那个", "这些", "那些", "这里", "那里", "这儿", "那儿",
-               "那边", "这边", "当地", "本地", "其中", "同期"}
+               "那边", "这边", "当地", "本地", "其中", "同期", "他们", "她们"}
 ZH_TOPIC_ANAPHORS = {"这", "那", "这个", "那个", "这些", "那些"}  # point at what was said, not at a name
 EN_TOPIC_ANAPHORS = {"that", "this", "these", "those", "same"}
 ZH_SCOPES = {"全国", "我国", "全球", "世界", "国际", "国内", "全省", "全市", "全县", "全区"}  # a scope is a subject
@@ -138,7 +138,10 @@ def _parse_zh(text: str, gazetteer: Gazetteer) -> Slots:
         if start in named:
             continue
         if word in ZH_ANAPHORS or (_ZH_DEMONSTRATIVE.match(word) and flag.startswith("r")):
-            s.anaphors.append(Span(start, start + len(word), word))
+            end = start + len(word) + (word in ("他们", "她们") and text[start + len(word) : start + len(word) + 1] == "家")
+            s.anaphors.append(Span(start, end, text[start:end]))  # 他们家: "their company"
+        elif word[:1] in ("那", "这") and word[1:] in ZH_ANAPHORS and flag.startswith("r"):  # "那它": cue + anaphor
+            s.anaphors.append(Span(start + 1, start + len(word), word[1:]))
     s.asks = [Span(m.start(), m.end(), m.group(0)) for m in ZH_ASK.finditer(text) if m.start() not in named]
     s.ellipsis = not s.asks
     s.explain = expected_kind(text) == "explain"
