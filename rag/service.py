@@ -273,10 +273,19 @@ class RagService:
 
         if any(str(y) in answer.text for y in res.years):
             return answer
-        stated = {y for c in answer.citations for y in target_years(c.sentence)}
+        stated = {y for c in answer.citations for y in self._stated_years(c, target_years)}
         if not stated or stated & set(res.years):
             return answer
         return self.answerer.refusal(query, hits, sorted(stated))
+
+    def _stated_years(self, citation, target_years) -> list[int]:
+        """The years a cited sentence is about: its own, else those its paragraph set before it
+        ("2025年，…。森林覆盖率达到12%" makes the second sentence a 2025 one)."""
+        builder = self.answerer.builder
+        own = target_years(citation.sentence)
+        if own or citation.chunk.doc_id not in builder.documents:
+            return own
+        return builder.context(citation.chunk.doc_id).scope(citation.chunk.start + citation.start)[0]
 
     def _llm_rewrite(self, question: str, turns: list[Turn]) -> str | None:
         if not self.settings.llm_configured:

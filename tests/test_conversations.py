@@ -5,6 +5,7 @@ conversations answered in parallel."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -168,3 +169,12 @@ def test_prior_weights_decide_how_far_a_follow_up_leans_on_the_previous_answer(s
     cited_doc = first.citations[0].chunk.doc_id
     assert all(h.chunk.doc_id == cited_doc for h in leaning.hits)
     assert [h.chunk.chunk_id for h in alone.hits] != [h.chunk.chunk_id for h in leaning.hits]
+
+
+def test_a_follow_up_for_another_year_is_not_answered_from_a_sentence_whose_paragraph_sets_the_old_one(service):
+    """The PM2.5 sentence of the Gansu plan states no year itself: "2025年，…" earlier in its
+    paragraph does. Asked for 2030 next, the same sentence would answer the 2025 question again."""
+    first = service.ask("甘肃那个方案里，2025年PM2.5浓度要控制在多少？")
+    assert not first.refused and not re.search(r"20\d\d", first.citations[0].sentence)
+    again = service.ask("And what's the PM2.5 target for 2030?", history=[first.as_turn()])
+    assert again.refused and "2025" in again.text
