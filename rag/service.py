@@ -267,14 +267,15 @@ class RagService:
         """A follow-up asking another year ("那2035年呢？") answered with a sentence about a
         different year, not naming the asked one, answers the previous question: refused."""
         res = step.resolution
-        if res is None or not res.years or answer.refused or not answer.citations:
+        asked = res.years if res is not None and res.followup else query.years
+        if not asked or answer.refused or not answer.citations:
             return answer
         from .answer.features import target_years
 
-        if any(str(y) in answer.text for y in res.years):
+        if any(str(y) in answer.text for y in asked):
             return answer
         stated = {y for c in answer.citations for y in self._stated_years(c, target_years)}
-        if not stated or stated & set(res.years):
+        if not stated or stated & set(asked):
             return answer
         return self.answerer.refusal(query, hits, sorted(stated))
 

@@ -3,9 +3,9 @@ never tuned on) asked turn by turn with history through RagService.ask, exactly 
 `rag eval --conversations --split test` does; fails when a rate falls below its floor or a
 new-topic turn is rewritten.
 
-Measured with `rag eval --conversations` on 2026-11-21 (extractive answers, k=5), test split,
-15 conversations, 61 turns: turn accuracy 68.9 %, first turns 73.3 %, follow-ups 63.4 %
-(n=41), new topics 100 % (n=5) and none rewritten, unanswerable follow-ups refused 1 of 2.
+Measured with `rag eval --conversations` on 2026-11-21 (extractive answers, k=5), test split
+grown to 18 conversations, 71 turns: turn accuracy 64.8 %, first turns 72.2 %, follow-ups
+58.3 % (n=48), new topics 100 % (n=5) and none rewritten, unanswerable follow-ups refused 1 of 5.
 Floors sit a few points under; raise them with the figures.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from eval.conversations import evaluate_conversations, load_conversations, summarize_turns
 
-FLOORS = {"turn_acc": 0.64, "first_acc": 0.66, "followup_acc": 0.58, "unanswerable_refused": 1}
+FLOORS = {"turn_acc": 0.60, "first_acc": 0.66, "followup_acc": 0.53, "unanswerable_refused": 1}
 
 
 @pytest.mark.slow

