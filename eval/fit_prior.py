@@ -17,7 +17,6 @@ questions do not depend on the weights), so each candidate costs retrieval and a
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from eval import fitting  # noqa: E402
 from eval.conversations import load_conversations, run_conversation  # noqa: E402
 from rag.retrieval import PRIOR_FILE, PRIOR_WEIGHTS  # noqa: E402
 
@@ -98,16 +98,9 @@ def _fmt(figures: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write prior.json")
-    ap.add_argument("--out", default=str(PRIOR_FILE), help="where to write (default rag/prior.json)")
-    args = ap.parse_args(argv)
-    from eval.harness import eval_settings, to_stderr
-    from rag.service import RagService
-    from rag.settings import get_settings
-
+    args = fitting.parser(__doc__, PRIOR_FILE).parse_args(argv)
     t0 = time.perf_counter()
-    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
+    service = fitting.open_service()
     cache_queries(service.embedder)
     conversations = load_conversations(split="dev")
     weights, figures, default = fit(service, conversations, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -117,12 +110,8 @@ def main(argv=None) -> int:
                     "conversations": len(conversations), "split": "dev", "grid": GRID,
                     "date": date.today().isoformat(), "command": "python eval/fit_prior.py"}}
     print(json.dumps(out, indent=1))
-    print(f"fitted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    if not args.dry_run:
-        Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}", file=sys.stderr)
+    fitting.write(out, args, t0)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -16,9 +16,7 @@ Re-fit the answer scorer and the trimmer afterwards (their features include the 
 """
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import sys
 import time
 from datetime import date
@@ -30,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from eval import fitting  # noqa: E402
 from eval.harness import load_dataset  # noqa: E402
 from eval.metrics import hit_rank  # noqa: E402
 from rag.retrieval import FUSION_FILE, Fusion, HybridRetriever, SentenceRerank  # noqa: E402
@@ -111,16 +110,9 @@ def fit_language(service, lang: str) -> tuple[Fusion, dict, dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write fusion.json")
-    ap.add_argument("--out", default=str(FUSION_FILE), help="where to write (default rag/fusion.json)")
-    args = ap.parse_args(argv)
-    from rag.service import RagService
-    from eval.harness import to_stderr, eval_settings
-    from rag.settings import get_settings
-
+    args = fitting.parser(__doc__, FUSION_FILE).parse_args(argv)
     t0 = time.perf_counter()
-    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
+    service = fitting.open_service()
     out = {"version": 1}
     for lang in ("zh", "en"):
         fusion, figures, default = fit_language(service, lang)
@@ -130,9 +122,7 @@ def main(argv=None) -> int:
                                             "defaults": {k: round(v, 4) for k, v in default.items()}}
     out["meta"].update({"date": date.today().isoformat(), "sets": SET_WEIGHTS, "grid": GRID})
     print(f"fitted in {time.perf_counter() - t0:.0f} s")
-    if not args.dry_run:
-        Path(args.out).write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
+    fitting.write(out, args, t0)
     return 0
 
 

@@ -17,7 +17,6 @@ dev questions so that at most TARGET_FALSE_REFUSAL of answerable ones are refuse
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from eval import fitting  # noqa: E402
 from eval.harness import load_dataset  # noqa: E402
 from rag.answer.features import FEATURES, has_figure, target_years  # noqa: E402
 from rag.answer.scorer import WEIGHTS  # noqa: E402
@@ -173,17 +173,11 @@ def choose_threshold(tops, meta, lang: str) -> tuple[float, dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write weights.json")
-    ap.add_argument("--out", default=str(WEIGHTS), help="where to write the weights (default rag/answer/weights.json)")
+    ap = fitting.parser(__doc__, WEIGHTS)
     ap.add_argument("--generated", type=int, default=GENERATED, help="pseudo-questions from the corpus")
     args = ap.parse_args(argv)
-    from rag.service import RagService
-    from eval.harness import to_stderr, eval_settings
-    from rag.settings import get_settings
-
     t0 = time.perf_counter()
-    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
+    service = fitting.open_service()
     k = service.settings.top_k
     dev = [i for i in load_dataset(USER_SET) if i["split"] == "dev"]
     items = [(i, i["question"], "zh", 1.0) for i in dev]
@@ -220,9 +214,7 @@ def report_and_write(weights: dict, features, args, t0: float) -> int:
     """Print what was fitted (its meta, each feature's coefficient) and write it unless --dry-run."""
     print(json.dumps(weights["meta"], indent=1))
     print("weights:", {f: round(c, 3) for f, c in zip(features, weights["coef"])})
-    if not args.dry_run:
-        Path(args.out).write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    fitting.write(weights, args, t0)
     return 0
 
 

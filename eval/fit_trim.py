@@ -13,7 +13,6 @@ The test split and the regression set are never read here.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from datetime import date
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from eval import fitting  # noqa: E402
 from eval.fit_scorer import GENERATED_WEIGHT, USER_SET, fit, predict, pseudo_questions, report_and_write  # noqa: E402
 from eval.harness import load_dataset  # noqa: E402
 from eval.metrics import concise_limit  # noqa: E402
@@ -87,17 +87,11 @@ def margin_figures(probs, groups, questions) -> dict[float, float]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write trim.json")
-    ap.add_argument("--out", default=str(TRIM_WEIGHTS), help="where to write (default rag/answer/trim.json)")
+    ap = fitting.parser(__doc__, TRIM_WEIGHTS)
     ap.add_argument("--generated", type=int, default=400, help="pseudo-questions from the corpus")
     args = ap.parse_args(argv)
-    from rag.service import RagService
-    from eval.harness import to_stderr, eval_settings
-    from rag.settings import get_settings
-
     t0 = time.perf_counter()
-    service = RagService.open(eval_settings(get_settings(), log=to_stderr), log=to_stderr)
+    service = fitting.open_service()
     dev = [i for i in load_dataset(USER_SET) if i["split"] == "dev"]
     items = [(i, i["question"], 1.0) for i in dev] + [(i, i["question_en"], 1.0) for i in dev if i.get("question_en")]
     items += [(g, g["question"], GENERATED_WEIGHT) for g in pseudo_questions(service.store.chunks, args.generated)
