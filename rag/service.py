@@ -22,7 +22,7 @@ from .answer.followup import Resolution, Resolver
 from .conversation import Cited, Prior, Turn, unnamed_subject, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, fitted_prior, make_retriever
-from .text import detect_language
+from .text import detect_language, normalize
 from .settings import Settings, get_settings
 from .types import Answer, Hit
 
@@ -47,6 +47,13 @@ class Live:
         return cls(store, DenseRetriever(store, embedder), lexical, sentences,
                    ExtractiveAnswerer(store, sentences, embedding=embedder_key(embedder)),
                    Resolver(store.gazetteer(), lexical.vocabulary))
+
+
+def _plain(text: str) -> str:
+    """An answer's text without citation markers, quotes or its English lead, normalised."""
+    text = re.sub(r"\[\d+\]", "", text or "")
+    text = re.sub(r"^.*?The document states: “|”$", "", text.strip())
+    return normalize(text).strip("。.")
 
 
 class RagService:
@@ -202,6 +209,7 @@ class RagService:
         t1 = time.perf_counter()
         answer = live.answerer.answer(query, hits)
         answer = self._check_year(self._check_subject(answer, query, hits, step), query, hits, step)
+        answer = self._check_repeat(answer, query, hits, step)
         if answer_mode == "llm":
             answer = yield from self._llm_stream(query, hits, answer, history)
         else:
@@ -246,7 +254,7 @@ class RagService:
         # the previous turn is a prior when the follow-up stays on its subject; one naming a new
         # subject ("南川省石楠县呢？") is answered elsewhere, and the old passage would only mislead
         prior = self._prior(cited(), previous, prev_lang) if res.followup and not res.new_subject else None
-        return Step(text, reading_lang(question, text), reply, prior, res)
+        return Step(text, reading_lang(question, text), reply, prior, res, turns[-1] if res.followup else None)
 
     def _check_subject(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
         """A follow-up about a new subject answered from a passage that never names it is refused."""
@@ -278,6 +286,28 @@ class RagService:
         if not stated or stated & set(asked):
             return answer
         return self.answerer.refusal(query, hits, sorted(stated))
+
+    def _check_repeat(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
+        """A follow-up asking something new of the same subject ("它哪一年成立的？") answered with
+        the very sentence of the previous answer, which names none of what is new in the
+        question, would only answer the previous question again: refused. A why/how follow-up
+        is about the previous answer and is left alone."""
+        prev, res = step.previous, step.resolution
+        if (prev is None or not prev.answer or answer.refused or query.expects == "explain" or not answer.citations
+                or query.lang != "zh"):  # an English question's new words are dictionary guesses: no evidence here
+            return answer
+        body, before = _plain(answer.text), _plain(prev.answer)
+        if not body or not (body in before or before in body):
+            return answer
+        old = set(self.analyze(prev.search_question or prev.question).terms)
+        new = [g for g in (query.groups or [[t] for t in query.terms]) if not set(g) & old]
+        sentence = normalize(" ".join(c.sentence for c in answer.citations))
+        if not new or any(normalize(t) in sentence for g in new for t in g):
+            return answer
+        refusal = self.answerer.refusal(query, hits, [])
+        refusal.notes.append("最接近的段落只回答了上一个问题" if refusal.lang == "zh"
+                             else "the closest passage only answers the previous question")
+        return refusal
 
     def _stated_years(self, citation, target_years) -> list[int]:
         """The years a cited sentence is about: its own, else those its paragraph set before it
@@ -370,6 +400,7 @@ class Step:
     reply_lang: str
     prior: Prior | None
     resolution: Resolution | None
+    previous: Turn | None = None  # the turn before, for a follow-up
 
 
 def sentence_vectors(store: IndexStore):

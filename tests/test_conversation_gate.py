@@ -4,8 +4,8 @@ never tuned on) asked turn by turn with history through RagService.ask, exactly 
 new-topic turn is rewritten.
 
 Measured with `rag eval --conversations` on 2026-11-21 (extractive answers, k=5), test split
-grown to 18 conversations, 71 turns: turn accuracy 64.8 %, first turns 72.2 %, follow-ups
-58.3 % (n=48), new topics 100 % (n=5) and none rewritten, unanswerable follow-ups refused 1 of 5.
+grown to 18 conversations, 71 turns: turn accuracy 66.2 %, first turns 72.2 %, follow-ups
+60.4 % (n=48), new topics 100 % (n=5) and none rewritten, unanswerable follow-ups refused 2 of 5.
 Floors sit a few points under; raise them with the figures.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from eval.conversations import evaluate_conversations, load_conversations, summarize_turns
 
-FLOORS = {"turn_acc": 0.60, "first_acc": 0.66, "followup_acc": 0.53, "unanswerable_refused": 1}
+FLOORS = {"turn_acc": 0.60, "first_acc": 0.66, "followup_acc": 0.55, "unanswerable_refused": 2}
 
 
 @pytest.mark.slow

@@ -178,3 +178,37 @@ def test_a_follow_up_for_another_year_is_not_answered_from_a_sentence_whose_para
     assert not first.refused and not re.search(r"20\d\d", first.citations[0].sentence)
     again = service.ask("And what's the PM2.5 target for 2030?", history=[first.as_turn()])
     assert again.refused and "2025" in again.text
+
+
+# ---------------------------------------------------------------------------- answering the previous question again
+FIRM = ("云杉光电公司简介\n"
+        "从2016年开始，云杉光电公司致力于绿色工厂建设。公司的产品用于锂电池隔膜和蓝宝石抛光。\n"
+        "北岭省计划培育50家绿色供应链链主企业、30家专业评估认证机构。")
+
+
+@pytest.fixture(scope="module")
+def firm_service(tmp_path_factory):
+    from rag.service import RagService
+    from rag.settings import get_settings
+
+    root = tmp_path_factory.mktemp("firm")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "firm.txt").write_text(FIRM, encoding="utf-8")
+    settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=root / "cache")
+    return RagService.open(settings, log=lambda m: None)
+
+
+def test_a_follow_up_is_not_answered_with_the_previous_answer_again(firm_service):
+    first = firm_service.ask("云杉光电公司哪年开始建绿色工厂的？")
+    assert not first.refused and "2016" in first.text
+    founded = firm_service.ask("它是哪一年成立的？", history=[first.as_turn()])
+    assert founded.search_question and founded.refused  # the 2016 sentence says nothing of its founding
+    products = firm_service.ask("它的产品用在哪些地方？", history=[first.as_turn()])
+    assert not products.refused and "锂电池隔膜" in products.text
+
+
+def test_the_same_sentence_may_answer_a_follow_up_that_it_names(firm_service):
+    first = firm_service.ask("北岭省要培育多少家链主企业？")
+    assert not first.refused and "50家" in first.text
+    again = firm_service.ask("专业评估认证机构呢？", history=[first.as_turn()])
+    assert not again.refused and "30家专业评估认证机构" in again.text
