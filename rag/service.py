@@ -272,17 +272,16 @@ class RagService:
         return refusal
 
     def _check_year(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
-        """A follow-up asking another year ("那2035年呢？") answered with a sentence about a
-        different year, not naming the asked one, answers the previous question: refused."""
+        """A question asking a year (a follow-up: one the previous question did not, "那2035年呢？")
+        answered with a sentence about another year, not naming the asked one, is not answered:
+        refused, saying which years the documents do give."""
         res = step.resolution
         asked = res.years if res is not None and res.followup else query.years
         if not asked or answer.refused or not answer.citations:
             return answer
-        from .answer.features import target_years
-
         if any(str(y) in answer.text for y in asked):
             return answer
-        stated = {y for c in answer.citations for y in self._stated_years(c, target_years)}
+        stated = {y for c in answer.citations for y in self._stated_years(c)}
         if not stated or stated & set(asked):
             return answer
         return self.answerer.refusal(query, hits, sorted(stated))
@@ -292,7 +291,7 @@ class RagService:
         the very sentence of the previous answer, which names none of what is new in the
         question, would only answer the previous question again: refused. A why/how follow-up
         is about the previous answer and is left alone."""
-        prev, res = step.previous, step.resolution
+        prev = step.previous
         if (prev is None or not prev.answer or answer.refused or query.expects == "explain" or not answer.citations
                 or query.lang != "zh"):  # an English question's new words are dictionary guesses: no evidence here
             return answer
@@ -309,9 +308,11 @@ class RagService:
                              else "the closest passage only answers the previous question")
         return refusal
 
-    def _stated_years(self, citation, target_years) -> list[int]:
+    def _stated_years(self, citation) -> list[int]:
         """The years a cited sentence is about: its own, else those its paragraph set before it
         ("2025年，…。森林覆盖率达到12%" makes the second sentence a 2025 one)."""
+        from .answer.features import target_years
+
         builder = self.answerer.builder
         own = target_years(citation.sentence)
         if own or citation.chunk.doc_id not in builder.documents:
