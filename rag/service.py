@@ -19,10 +19,11 @@ from index.store import IndexError_, IndexMissing, IndexStale, IndexStore, load_
 from .answer.extractive import ExtractiveAnswerer
 from .embeddings import Embedder, embedder_key, load_embedder
 from .answer.followup import Resolution, Resolver
-from .conversation import Cited, Prior, Turn, unnamed_subject, prior_from, reading_lang, turns_of
+from .answer.checks import AnswerChecks
+from .conversation import Cited, Prior, Turn, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
 from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, fitted_prior, make_retriever
-from .text import detect_language, normalize
+from .text import detect_language
 from .settings import Settings, get_settings
 from .types import Answer, Hit
 
@@ -47,13 +48,6 @@ class Live:
         return cls(store, DenseRetriever(store, embedder), lexical, sentences,
                    ExtractiveAnswerer(store, sentences, embedding=embedder_key(embedder)),
                    Resolver(store.gazetteer(), lexical.vocabulary))
-
-
-def _plain(text: str) -> str:
-    """An answer's text without citation markers, quotes or its English lead, normalised."""
-    text = re.sub(r"\[\d+\]", "", text or "")
-    text = re.sub(r"^.*?The document states: “|”$", "", text.strip())
-    return normalize(text).strip("。.")
 
 
 class RagService:
@@ -208,8 +202,7 @@ class RagService:
         yield "retrieved", hits
         t1 = time.perf_counter()
         answer = live.answerer.answer(query, hits)
-        answer = self._check_year(self._check_subject(answer, query, hits, step), query, hits, step)
-        answer = self._check_repeat(answer, query, hits, step)
+        answer = AnswerChecks(live.answerer, self.analyze).apply(answer, query, hits, step.resolution, step.previous)
         if answer_mode == "llm":
             answer = yield from self._llm_stream(query, hits, answer, history)
         else:
@@ -255,69 +248,6 @@ class RagService:
         # subject ("南川省石楠县呢？") is answered elsewhere, and the old passage would only mislead
         prior = self._prior(cited(), previous, prev_lang) if res.followup and not res.new_subject else None
         return Step(text, reading_lang(question, text), reply, prior, res, turns[-1] if res.followup else None)
-
-    def _check_subject(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
-        """A follow-up about a new subject answered from a passage that never names it is refused."""
-        res = step.resolution
-        missing = unnamed_subject(answer, res.subjects) if res is not None and res.new_subject else None
-        if missing is None:
-            return answer
-        refusal = self.answerer.refusal(query, hits, [])
-        asked, other = missing
-        if refusal.lang == "zh":
-            refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if other else f"最接近的段落没有提到{asked}")
-        else:
-            refusal.notes.append(f"the closest passage is about {other}, not {asked}" if other
-                                 else f"the closest passage does not mention {asked}")
-        return refusal
-
-    def _check_year(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
-        """A question asking a year (a follow-up: one the previous question did not, "那2035年呢？")
-        answered with a sentence about another year, not naming the asked one, is not answered:
-        refused, saying which years the documents do give."""
-        res = step.resolution
-        asked = res.years if res is not None and res.followup else query.years
-        if not asked or answer.refused or not answer.citations:
-            return answer
-        if any(str(y) in answer.text for y in asked):
-            return answer
-        stated = {y for c in answer.citations for y in self._stated_years(c)}
-        if not stated or stated & set(asked):
-            return answer
-        return self.answerer.refusal(query, hits, sorted(stated))
-
-    def _check_repeat(self, answer: Answer, query: Query, hits: list[Hit], step: "Step") -> Answer:
-        """A follow-up asking something new of the same subject ("它哪一年成立的？") answered with
-        the very sentence of the previous answer, which names none of what is new in the
-        question, would only answer the previous question again: refused. A why/how follow-up
-        is about the previous answer and is left alone."""
-        prev = step.previous
-        if (prev is None or not prev.answer or answer.refused or query.expects == "explain" or not answer.citations
-                or query.lang != "zh"):  # an English question's new words are dictionary guesses: no evidence here
-            return answer
-        body, before = _plain(answer.text), _plain(prev.answer)
-        if not body or not (body in before or before in body):
-            return answer
-        old = set(self.analyze(prev.search_question or prev.question).terms)
-        new = [g for g in (query.groups or [[t] for t in query.terms]) if not set(g) & old]
-        sentence = normalize(" ".join(c.sentence for c in answer.citations))
-        if not new or any(normalize(t) in sentence for g in new for t in g):
-            return answer
-        refusal = self.answerer.refusal(query, hits, [])
-        refusal.notes.append("最接近的段落只回答了上一个问题" if refusal.lang == "zh"
-                             else "the closest passage only answers the previous question")
-        return refusal
-
-    def _stated_years(self, citation) -> list[int]:
-        """The years a cited sentence is about: its own, else those its paragraph set before it
-        ("2025年，…。森林覆盖率达到12%" makes the second sentence a 2025 one)."""
-        from .answer.features import target_years
-
-        builder = self.answerer.builder
-        own = target_years(citation.sentence)
-        if own or citation.chunk.doc_id not in builder.documents:
-            return own
-        return builder.context(citation.chunk.doc_id).scope(citation.chunk.start + citation.start)[0]
 
     def _llm_rewrite(self, question: str, turns: list[Turn]) -> str | None:
         if not self.settings.llm_configured:

@@ -123,8 +123,8 @@ def test_batch_turn_must_be_a_number(settings, tmp_path, capsys):
 # ---------------------------------------------------------------------------- conversation checks
 def test_an_answer_about_another_year_or_subject_is_refused(service):
     """After "那2035年呢？", a sentence about 2025 answers the previous question, not this one."""
+    from rag.answer.checks import AnswerChecks
     from rag.answer.followup import Resolution
-    from rag.service import Step
     from rag.types import Answer, Citation
 
     query, hits = service.retrieve("甘肃省2035年森林覆盖率目标是多少？")
@@ -132,12 +132,12 @@ def test_an_answer_about_another_year_or_subject_is_refused(service):
     start = chunk.text.index("2025年")
     wrong = Answer(query.text, "2025年，森林覆盖率达到12%[1]。", False, [Citation(1, chunk, start, start + 40)], hits)
     res = Resolution(query.text, True, "ellipsis", years=[2035])
-    step = Step(query.text, "zh", "zh", None, res)
-    assert service._check_year(wrong, query, hits, step).refused
+    checks = AnswerChecks(service.answerer, service.analyze)
+    assert checks.year(wrong, query, hits, res).refused
     res.years = [2025]
-    assert not service._check_year(wrong, query, hits, step).refused
+    assert not checks.year(wrong, query, hits, res).refused
     res.years, res.new_subject, res.subjects = [], True, (["云南省"], ["甘肃省"])
-    refused = service._check_subject(wrong, query, hits, step)
+    refused = checks.subject(wrong, query, hits, res)
     assert refused.refused and "甘肃" in refused.notes[0]
 
 

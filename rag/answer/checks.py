@@ -1,0 +1,94 @@
+"""Checks of an extractive answer against what was asked, after the scorer chose it.
+
+The scorer judges spans one question at a time; these checks look at what it cannot weigh: the
+conversation (a follow-up about a new subject, or answered with the previous answer again) and
+the year asked against the year the cited sentence is about. Each one either passes the answer
+through or replaces it with a refusal that says why, with the closest passages.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from ..conversation import Turn, unnamed_subject
+from ..query import Query
+from ..text import normalize
+from ..types import Answer, Citation, Hit
+from .features import target_years
+from .followup import Resolution
+
+
+class AnswerChecks:
+    def __init__(self, answerer, analyze: Callable[[str], Query]):
+        self.answerer, self.analyze = answerer, analyze  # the extractive answerer of the index asked
+
+    def apply(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None,
+              previous: Turn | None) -> Answer:
+        answer = self.subject(answer, query, hits, res)
+        answer = self.year(answer, query, hits, res)
+        return self.repeat(answer, query, hits, previous)
+
+    def subject(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
+        """A follow-up about a new subject answered from a passage that never names it is refused."""
+        missing = unnamed_subject(answer, res.subjects) if res is not None and res.new_subject else None
+        if missing is None:
+            return answer
+        refusal = self.answerer.refusal(query, hits, [])
+        asked, other = missing
+        if refusal.lang == "zh":
+            refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if other else f"最接近的段落没有提到{asked}")
+        else:
+            refusal.notes.append(f"the closest passage is about {other}, not {asked}" if other
+                                 else f"the closest passage does not mention {asked}")
+        return refusal
+
+    def year(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
+        """A question asking a year (a follow-up: one the previous question did not, "那2035年呢？")
+        answered with a sentence about another year, not naming the asked one, is not answered:
+        refused, saying which years the documents do give."""
+        asked = res.years if res is not None and res.followup else query.years
+        if not asked or answer.refused or not answer.citations:
+            return answer
+        if any(str(y) in answer.text for y in asked):
+            return answer
+        stated = {y for c in answer.citations for y in self.stated_years(c)}
+        if not stated or stated & set(asked):
+            return answer
+        return self.answerer.refusal(query, hits, sorted(stated))
+
+    def repeat(self, answer: Answer, query: Query, hits: list[Hit], previous: Turn | None) -> Answer:
+        """A follow-up asking something new of the same subject ("它哪一年成立的？") answered with
+        the very sentence of the previous answer, which names none of what is new in the
+        question, would only answer the previous question again: refused. A why/how follow-up
+        is about the previous answer and is left alone."""
+        if (previous is None or not previous.answer or answer.refused or query.expects == "explain"
+                or not answer.citations or query.lang != "zh"):  # English "new words" are dictionary guesses
+            return answer
+        body, before = _plain(answer.text), _plain(previous.answer)
+        if not body or not (body in before or before in body):
+            return answer
+        old = set(self.analyze(previous.search_question or previous.question).terms)
+        new = [g for g in (query.groups or [[t] for t in query.terms]) if not set(g) & old]
+        sentence = normalize(" ".join(c.sentence for c in answer.citations))
+        if not new or any(normalize(t) in sentence for g in new for t in g):
+            return answer
+        refusal = self.answerer.refusal(query, hits, [])
+        refusal.notes.append("最接近的段落只回答了上一个问题" if refusal.lang == "zh"
+                             else "the closest passage only answers the previous question")
+        return refusal
+
+    def stated_years(self, citation: Citation) -> list[int]:
+        """The years a cited sentence is about: its own, else those its paragraph set before it
+        ("2025年，…。森林覆盖率达到12%" makes the second sentence a 2025 one)."""
+        builder = self.answerer.builder
+        own = target_years(citation.sentence)
+        if own or citation.chunk.doc_id not in builder.documents:
+            return own
+        return builder.context(citation.chunk.doc_id).scope(citation.chunk.start + citation.start)[0]
+
+
+def _plain(text: str) -> str:
+    """An answer's text without citation markers, quotes or its English lead, normalised."""
+    text = re.sub(r"\[\d+\]", "", text or "")
+    text = re.sub(r"^.*?The document states: “|”$", "", text.strip())
+    return normalize(text).strip("。.")
