@@ -188,14 +188,9 @@ FIRM = ("云杉光电公司简介\n"
 
 @pytest.fixture(scope="module")
 def firm_service(tmp_path_factory):
-    from rag.service import RagService
-    from rag.settings import get_settings
+    from tests.tiny import service_over
 
-    root = tmp_path_factory.mktemp("firm")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "firm.txt").write_text(FIRM, encoding="utf-8")
-    settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=root / "cache")
-    return RagService.open(settings, log=lambda m: None)
+    return service_over(tmp_path_factory.mktemp("firm"), {"firm.txt": FIRM})
 
 
 def test_a_follow_up_is_not_answered_with_the_previous_answer_again(firm_service):

@@ -11,8 +11,7 @@ import pytest
 
 from rag.answer.features import DocumentContext, target_years
 from rag.documents import load_corpus
-from rag.service import RagService
-from rag.settings import get_settings
+from tests.tiny import service_over
 
 PLAN = ("北岭省行动方案\n"
         "到2025年，全省空气优良天数比率达到90%。细颗粒物浓度控制在30微克/立方米。\n"
@@ -35,11 +34,7 @@ def test_a_sentence_takes_its_paragraphs_year_unless_it_dates_itself(tmp_path):
 
 @pytest.fixture(scope="module")
 def plan_service(tmp_path_factory):
-    root = tmp_path_factory.mktemp("years")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "plan.txt").write_text(PLAN, encoding="utf-8")
-    settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=root / "cache")
-    return RagService.open(settings, log=lambda m: None)
+    return service_over(tmp_path_factory.mktemp("years"), {"plan.txt": PLAN})
 
 
 def test_a_question_for_a_year_the_paragraph_does_not_cover_is_refused(plan_service):

