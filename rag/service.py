@@ -22,7 +22,8 @@ from .answer.followup import Resolution, Resolver
 from .answer.checks import AnswerChecks
 from .conversation import Cited, Prior, Turn, prior_from, reading_lang, turns_of
 from .query import Query, analyze, validate_question
-from .retrieval import DenseRetriever, LexicalRetriever, PriorRetriever, fitted_prior, make_retriever
+from .retrieval import (DenseRetriever, LexicalRetriever, PriorRetriever, fitted_fusion, fitted_prior,
+                        make_retriever)
 from .text import detect_language
 from .settings import Settings, get_settings
 from .types import Answer, Hit
@@ -57,6 +58,8 @@ class RagService:
         self.embedder = embedder
         self.live = Live.load(embedder, store)
         self._log = log  # where index updates made while serving report
+        # fitted once per process, not read from disk on every question
+        self.fusion = fitted_fusion()  # how ranked lists are fused per language (eval/fit_retrieval.py)
         self.prior_weights = fitted_prior()  # how a follow-up leans on the previous turn (eval/fit_prior.py)
         self._llm = None
         self._llm_lock = threading.Lock()
@@ -163,7 +166,7 @@ class RagService:
         if mode != "lexical":
             live.dense.embed(query)
         t1 = time.perf_counter()
-        retriever = make_retriever(mode, live.dense, live.lexical, live.sentences)
+        retriever = make_retriever(mode, live.dense, live.lexical, live.sentences, self.fusion)
         if step and step.prior:
             retriever = PriorRetriever(retriever, live.lexical, step.prior, weights=self.prior_weights)
         hits = retriever.retrieve(query, k, wanted)
