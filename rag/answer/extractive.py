@@ -22,6 +22,7 @@ from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, TermRarity
 from .scorer import SpanScorer
 from .trim import ClauseTrimmer
+from .units import measure_note, wrong_measure
 from .verify import unsupported_numbers
 
 
@@ -74,6 +75,10 @@ class ExtractiveAnswerer:
         if not found or found[0].score < threshold:
             return self.refusal(query, hits, self._other_years(query, found))
         best = found[0]
+        if wrong_measure(query, best.text):  # the likeliest span states another measure than asked
+            refusal = self.refusal(query, hits, self._other_years(query, found))
+            refusal.notes.append(measure_note(query, best.text, refusal.lang))
+            return refusal
         span_start, span_end = self.trimmer.span(query, best, lambda t: self.builder.idf.of(t)[0])
         citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
         lead = ""

@@ -1,0 +1,97 @@
+"""What a figure measures: area, money, power, people… read from its unit.
+
+A question that names its unit ("多少公顷", "how many tonnes") can only be answered by a span
+stating a figure of the same kind: "工程投资2.46亿元" does not say how many hectares a lagoon
+covers, however close its words are. The scorer weighs the literal unit; this module knows
+that 亩 and 公顷 are both areas, 兆瓦 and 万千瓦 both power, so a check can tell "another unit
+of the same measure" (an answer) from "another measure" (none). General Chinese usage, not
+the vocabulary of any corpus.
+"""
+from __future__ import annotations
+
+import re
+
+from ..query import Query
+
+# unit -> measure; longest spellings are matched first, so 千瓦时 is energy, not 千瓦 + 时
+MEASURES: dict[str, tuple[str, ...]] = {
+    "area": ("平方公里", "平方千米", "平方米", "公顷", "亩", "km2", "km²", "hectares", "hectare"),
+    "volume": ("立方米", "m3", "m³"),
+    "length": ("公里", "千米", "米", "km"),
+    "energy": ("千瓦时", "kWh", "kwh", "度电", "吨标准煤", "吨标煤"),
+    "power": ("千瓦", "兆瓦", "吉瓦", "kW", "MW", "GW"),
+    "money": ("元", "美元", "yuan"),
+    "mass": ("吨", "公斤", "千克", "tonnes", "tons"),
+    "people": ("人次", "人", "户", "名"),
+    "share": ("%", "％", "百分点", "‰"),
+    "count": ("个", "家", "座", "台", "项", "辆", "所", "株", "只", "条", "种", "处", "艘", "批", "套"),
+    "days": ("天",),
+}
+_NAMES = {"area": ("面积", "an area"), "volume": ("体积", "a volume"), "length": ("长度", "a length"),
+          "energy": ("电量或能耗", "an amount of energy"), "power": ("装机功率", "a capacity"),
+          "money": ("金额", "a sum of money"), "mass": ("重量", "a weight"), "people": ("人数或户数", "a number of people"),
+          "share": ("比例", "a share"), "count": ("个数", "a count"), "days": ("天数", "a number of days")}
+_UNIT_OF = {u.lower(): m for m, units in MEASURES.items() for u in units}
+_ALL_UNITS = sorted(_UNIT_OF, key=len, reverse=True)
+_FIGURE_UNIT = re.compile(r"\d(?:[\d.,]*\d)?\s*(?:万亿|亿|万|千|百)?\s*(" + "|".join(map(re.escape, _ALL_UNITS)) + r")(?!月)", re.I)  # 6个月 is a time
+
+
+def measure_of(unit: str | None) -> str | None:
+    return _UNIT_OF.get(unit.lower()) if unit else None
+
+
+def stated_measures(text: str) -> set[str]:
+    """The measures of the figures a span states with a unit ("超600万千瓦时" -> {"energy"})."""
+    return {_UNIT_OF[m.group(1).lower()] for m in _FIGURE_UNIT.finditer(text)}
+
+
+# what an indicator is measured in, when the question names no unit ("面积多大" is an area);
+# English common nouns are matched in lower case only, so "Ganjiang New Area" is a name
+_IMPLIED = {
+    "share": r"(?<!效)率(?!先)|比例|比重|占比|百分比|(?-i:percentage|\brate\b|\bshare\b|proportion)",
+    "money": r"投资|资金|产值|(?<!单位地区)生产总值|收入|营收|税收|成本|多少钱|估值|授信|贷款|补贴"
+             r"|(?-i:investment|\bcost|budget|revenue|output value|(?<!per unit of )(?<!单位)GDP)",
+    "area": r"面积|占地|(?-i:\barea\b)",
+    "people": r"游客|人口|人数|(?-i:population|visitors|tourists)",
+    "power": r"装机|(?-i:installed capacity)",
+    "energy": r"发电量|用电量|能耗|(?-i:electricity generat|energy consumption)",
+}
+_IMPLIED_RE = {m: re.compile(p, re.I) for m, p in _IMPLIED.items()}
+# a question asking for an amount, not a name or a year; and one asking how much something changed,
+# which is as often said in per cent ("能耗降了多少" -> "下降22%")
+_AMOUNT_ASK = re.compile(r"多少|多大|多高|多长|多重|几(?![个月])|how (?:much|many|large|big)|what (?:share|percentage|proportion|rate)"
+                         r"|what(?:'s| is| was| are| were) the", re.I)
+_CHANGE = re.compile(r"降低|下降|减少|降了|提高|增长|增加|提升|上升|cut|reduc|fall|drop|rise|increase|grow|lower|rais", re.I)
+
+
+def asked_measures(query: Query) -> set[str]:
+    """The measures a figure answering the question may have: the named unit's ("多少公顷"),
+    else those its indicator words imply ("面积", "占比"). Empty when nothing tells, or only a
+    generic count word (个) that any counted thing carries."""
+    if query.unit:
+        measure = measure_of(query.unit)
+        return set() if measure is None or query.unit == "个" else {measure}
+    if not _AMOUNT_ASK.search(query.text):
+        return set()
+    implied = {m for m, pattern in _IMPLIED_RE.items() if pattern.search(query.text)}
+    return implied | {"share"} if implied and _CHANGE.search(query.text) else implied
+
+
+def wrong_measure(query: Query, text: str) -> bool:
+    """True when the span states figures with units, none of them of a measure asked for:
+    it answers another question ("多少公顷" answered with "投资2.46亿元")."""
+    asked = asked_measures(query) if query.expects == "number" else set()  # "哪几座" asks for names
+    if not asked:
+        return False
+    stated = stated_measures(text)
+    return bool(stated) and not stated & asked
+
+
+def measure_note(query: Query, text: str, lang: str) -> str:
+    """Why a span of another measure was not taken as the answer, in the asker's language."""
+    i = 0 if lang == "zh" else 1
+    asked = "、".join(sorted(_NAMES[m][i] for m in asked_measures(query)))
+    stated = "、".join(sorted(_NAMES[m][i] for m in stated_measures(text)))
+    if lang == "zh":
+        return f"问的是{asked}，最接近的段落给出的是{stated}"
+    return f"the question asks for {asked.replace('、', ' or ')}; the closest passage gives {stated.replace('、', ' and ')}"

