@@ -17,7 +17,10 @@ def test_units_of_one_measure_agree():
     assert stated_measures("湿地面积1.2万亩，另有300公顷滩涂") == {"area"}
     assert stated_measures("光伏系统每年发电超600万千瓦时") == {"energy"}  # not 千瓦 + 时
     assert stated_measures("总装机310万千瓦，投资14亿元") == {"power", "money"}
-    assert stated_measures("在全省率先实现，施工周期6个月") == set()
+    assert stated_measures("旅居国外的侨胞150多万人，栽种水生植物30余种") == {"people", "count"}
+    assert stated_measures("2016年5月开园，施工周期6个月") == {"time"}  # dates and durations
+    assert stated_measures("PM2.5浓度为33微克/立方米，排名第4") == {"other"}  # an unknown unit; no ranks
+    assert stated_measures("在全省率先实现") == set()
 
 
 @pytest.mark.parametrize("question, measures", [
@@ -41,6 +44,8 @@ def test_a_span_of_another_measure_does_not_answer():
     assert wrong_measure(query, "工程投资2.46亿元")
     assert not wrong_measure(query, "水面面积恢复到3万亩")  # same measure, another unit
     assert not wrong_measure(query, "修复工程已全面完工")  # no figure with a unit: the scorer decides
+    assert wrong_measure(analyze("小镇一年能来多少游客？"), "2016年5月，小镇开园")  # a date is no amount
+    assert not wrong_measure(analyze("小镇一年能来多少游客？"), "2016年，小镇接待游客30万人次")
 
 
 LAKE = ("南湾湖生态修复\n"

@@ -15,7 +15,7 @@ from ..query import Query
 
 # unit -> measure; longest spellings are matched first, so 千瓦时 is energy, not 千瓦 + 时
 MEASURES: dict[str, tuple[str, ...]] = {
-    "area": ("平方公里", "平方千米", "平方米", "公顷", "亩", "km2", "km²", "hectares", "hectare"),
+    "area": ("平方公里", "平方千米", "平方米", "公顷", "亩", "km2", "km²", "㎡", "m²", "hectares", "hectare"),
     "volume": ("立方米", "m3", "m³"),
     "length": ("公里", "千米", "米", "km"),
     "energy": ("千瓦时", "kWh", "kwh", "度电", "吨标准煤", "吨标煤"),
@@ -30,10 +30,14 @@ MEASURES: dict[str, tuple[str, ...]] = {
 _NAMES = {"area": ("面积", "an area"), "volume": ("体积", "a volume"), "length": ("长度", "a length"),
           "energy": ("电量或能耗", "an amount of energy"), "power": ("装机功率", "a capacity"),
           "money": ("金额", "a sum of money"), "mass": ("重量", "a weight"), "people": ("人数或户数", "a number of people"),
-          "share": ("比例", "a share"), "count": ("个数", "a count"), "days": ("天数", "a number of days")}
+          "share": ("比例", "a share"), "count": ("个数", "a count"), "days": ("天数", "a number of days"),
+          "time": ("日期或时长", "a date or a duration")}
 _UNIT_OF = {u.lower(): m for m, units in MEASURES.items() for u in units}
 _ALL_UNITS = sorted(_UNIT_OF, key=len, reverse=True)
-_FIGURE_UNIT = re.compile(r"\d(?:[\d.,]*\d)?\s*(?:万亿|亿|万|千|百)?\s*(" + "|".join(map(re.escape, _ALL_UNITS)) + r")(?!月)", re.I)  # 6个月 is a time
+# a figure (not the digits of PM2.5, G45 or CO2, nor a rank: 第4), its multiplier, then what follows it
+_FIGURE = re.compile(r"(?<![A-Za-z\d.第])\d+(?:[.,]\d+)*\s*[余多]?(?:万亿|亿|万|千|百|k(?=\s*[㎡m]))?[余多]?\s*", re.I)
+_UNIT_AFTER = re.compile("|".join(map(re.escape, _ALL_UNITS)), re.I)
+_TIME_AFTER = re.compile(r"个月|年|月|日|周|小时|时")
 
 
 def measure_of(unit: str | None) -> str | None:
@@ -41,8 +45,16 @@ def measure_of(unit: str | None) -> str | None:
 
 
 def stated_measures(text: str) -> set[str]:
-    """The measures of the figures a span states with a unit ("超600万千瓦时" -> {"energy"})."""
-    return {_UNIT_OF[m.group(1).lower()] for m in _FIGURE_UNIT.finditer(text)}
+    """The measures of the figures a span states ("超600万千瓦时" -> {"energy"}): "time" for a
+    date or a duration (2016年5月, 6个月), "other" for a figure whose unit is not known."""
+    out = set()
+    for m in _FIGURE.finditer(text):
+        unit = _UNIT_AFTER.match(text, m.end())
+        if unit and not text.startswith("个月", m.end()):
+            out.add(_UNIT_OF[unit.group(0).lower()])
+        else:
+            out.add("time" if _TIME_AFTER.match(text, m.end()) else "other")
+    return out
 
 
 # what an indicator is measured in, when the question names no unit ("面积多大" is an area);
@@ -78,20 +90,20 @@ def asked_measures(query: Query) -> set[str]:
 
 
 def wrong_measure(query: Query, text: str) -> bool:
-    """True when the span states figures with units, none of them of a measure asked for:
-    it answers another question ("多少公顷" answered with "投资2.46亿元")."""
+    """True when the span states figures of known measures (a unit, or a date), none of them
+    one asked for: it answers another question ("多少公顷" answered with "投资2.46亿元")."""
     asked = asked_measures(query) if query.expects == "number" else set()  # "哪几座" asks for names
     if not asked:
         return False
-    stated = stated_measures(text)
-    return bool(stated) and not stated & asked
+    figures = stated_measures(text) - {"other"}
+    return bool(figures) and not figures & asked
 
 
 def measure_note(query: Query, text: str, lang: str) -> str:
     """Why a span of another measure was not taken as the answer, in the asker's language."""
     i = 0 if lang == "zh" else 1
     asked = "、".join(sorted(_NAMES[m][i] for m in asked_measures(query)))
-    stated = "、".join(sorted(_NAMES[m][i] for m in stated_measures(text)))
+    stated = "、".join(sorted(_NAMES[m][i] for m in stated_measures(text) - {"other"}))
     if lang == "zh":
         return f"问的是{asked}，最接近的段落给出的是{stated}"
     return f"the question asks for {asked.replace('、', ' or ')}; the closest passage gives {stated.replace('、', ' and ')}"
