@@ -64,3 +64,15 @@ def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_ser
     area = lake_service.ask("南湾湖修复以后湖面面积有多少公顷？")
     assert area.refused
     assert "面积" in area.notes[-1] and "金额" in area.notes[-1]  # says what was asked and what was found
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Among Jiujiang and Ganjiang New Area, which one was approved as the pilot zone?", "entity"),  # a name
+    ("What is the forest area of Guangxi?", "number"),
+    ("What was the county's GDP in 2022?", "number"),
+    ("六盘水有哪几座煤矿入选了示范名单？", "list"),
+])
+def test_the_kind_of_answer_asked_for(question, kind):
+    from rag.query import expected_kind
+
+    assert expected_kind(question) == kind
