@@ -133,7 +133,7 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
     phrase with none is dropped.
     """
     index = english_index()
-    words = [w.strip(".-") for w in _english_words(question)]
+    words = _split_unknown([w.strip(".-") for w in _english_words(question)], index)
     groups: list[list[str]] = []
     i = 0
     while i < len(words):
@@ -156,6 +156,27 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
         else:
             i += 1
     return groups
+
+
+def _known(word: str, index: dict[str, list[str]]) -> bool:
+    return any(form in index for form in lemmas(word))
+
+
+def _split_unknown(words: list[str], index: dict[str, list[str]]) -> list[str]:
+    """Words the dictionary lacks, in the parts it has: "forest-and-grass" -> forest and grass,
+    "wastewater" -> waste water (the split whose two halves are entries, the phrase preferred)."""
+    out: list[str] = []
+    for word in words:
+        if _known(word, index) or not re.fullmatch(r"[a-z][a-z\-]+", word):
+            out.append(word)
+        elif "-" in word:
+            out += _split_unknown([p for p in word.split("-") if p], index)
+        else:
+            splits = [(word[:i], word[i:]) for i in range(3, len(word) - 2)
+                      if word[:i] in index and _known(word[i:], index)]
+            splits.sort(key=lambda ab: f"{ab[0]} {ab[1]}" not in index)
+            out += list(splits[0]) if splits else [word]
+    return out
 
 
 # Irregular English verb forms common in questions; the rest of inflection is regular.

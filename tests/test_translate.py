@@ -24,3 +24,13 @@ def test_plural_heads_of_phrases_are_translated():
 
 def test_a_word_outside_the_corpus_vocabulary_is_dropped():
     assert translate_groups("shareholders", {"农民"}) == []
+
+
+def test_words_the_dictionary_lacks_are_read_in_parts():
+    """Users write "wastewater" and "forest-and-grass"; the dictionary has "waste water" and the
+    parts, so the question keeps those concepts instead of losing them."""
+    groups = translate_groups("And its wastewater recycling rate?")
+    assert any("废水" in g for g in groups)
+    hyphenated = translate_groups("What is the forest-and-grass coverage?")
+    assert any("林" in g for g in hyphenated) and any("覆盖率" in g for g in hyphenated)
+    assert translate_groups("How many zero-carbon parks?") == [["零碳园区"]]  # a known compound stays whole
