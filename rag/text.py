@@ -65,12 +65,21 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 _OPENERS, _CLOSERS_Q = "“‘《（(「『【", "”’》）)」』】"
 
 
+_SPEECH = re.compile(r"(?<=[：:])“[^”]{0,400}?[，,。；;！？][^”]{0,400}?”(?!的)")
+
+
 def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Clause spans inside one sentence: split at commas, colons and terminators, but never
-    inside quotes or brackets (“蓝天、碧水、净土”), inside a number (1,000), or at 、 (a list)."""
+    inside quotes or brackets (“蓝天、碧水、净土”), inside a number (1,000), or at 、 (a list).
+    A quoted speech (表示：“到2025年，…将达到99.69%。”) is split like any text: its clauses
+    state facts of their own."""
     spans, s, depth = [], start, 0
+    speech = {m.start() for m in _SPEECH.finditer(text, start, end)}
+    speech |= {m.end() - 1 for m in _SPEECH.finditer(text, start, end)}
     for i in range(start, end):
         ch = text[i]
+        if i in speech or (ch == "“" and text.find("”", i, end) < 0):  # speech, or a quote cut off
+            continue
         if ch in _OPENERS:
             depth += 1
         elif ch in _CLOSERS_Q:

@@ -94,7 +94,11 @@ def test_sentence_and_clause_splitting_keep_numbers_and_quotes():
     assert sentences[0] == "森林覆盖率提高至12.7%,蓄积量达到1,000万立方米。"
     assert sentences[1].endswith("走在前。”")
     clauses = [text[a:b] for a, b in clause_spans(text, *sentence_spans(text)[1])]
-    assert clauses == ["要求", "“打造美丽中国‘江西样板’，走在前。”"]
+    assert clauses == ["要求", "“打造美丽中国‘江西样板’", "走在前", "”"]  # a quoted speech states clauses
+    term = "提出了“在生态建设上当好示范，在跨越式发展上当好示范”的要求"  # a quoted term is one unit
+    assert [term[a:b] for a, b in clause_spans(term, 0, len(term))] == [term]
+    cut = "理念。到2025年，回收利用率达到99%"  # the rest of a speech whose opening quote is cut off
+    assert len(clause_spans("“" + cut, 0, len(cut) + 1)) == 3
     assert "1,000万立方米" in [text[a:b] for a, b in clause_spans(text, *sentence_spans(text)[0])][1]
 
 

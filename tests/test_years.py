@@ -42,3 +42,10 @@ def test_a_question_for_a_year_the_paragraph_does_not_cover_is_refused(plan_serv
     assert not covered.refused and "30微克" in covered.text
     other = plan_service.ask("北岭省2030年细颗粒物浓度要控制在多少？")
     assert other.refused and "2025" in other.text
+
+
+def test_the_year_lead_of_an_answer_keeps_the_year():
+    from rag.answer.extractive import _year_phrase
+
+    lead = _year_phrase("“坚定企业‘绿色、低碳、环保、节能’的生产和发展理念、到2025年", [2025])
+    assert "2025年" in lead and len(lead) <= 30

@@ -90,7 +90,7 @@ class ExtractiveAnswerer:
                 citations.append(Citation(2, scope_chunk, ss, se))
         elif query.years:  # the window's first sentence names the year the answer clause needs
             lead = _year_phrase(best.chunk.text[best.start : span_start], query.years)
-        body = best.chunk.text[span_start:span_end].strip(" ，,；;。")
+        body = _unquoted_ends(best.chunk.text[span_start:span_end].strip(" ，,；;。"))
         text = self._format(query, lead, body, citations)
         answer = Answer(query.text, text, False, citations, hits, lang=query.answer_lang)
         if not calibrated:
@@ -149,12 +149,21 @@ def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:
     return (spans[0][0], spans[-1][1]) if spans else (start, end)
 
 
+def _unquoted_ends(body: str) -> str:
+    """A clause cut out of a quoted speech without its stray opening or closing quote mark."""
+    body = body[1:] if body.startswith("“") and "”" not in body else body
+    body = body[:-1] if body.endswith("”") and "“" not in body else body
+    return body.strip(" ，,；;。")
+
+
 def _year_phrase(sentence: str, asked: list[int]) -> str:
     """The leading clause naming the year ("到2030年底"), verbatim."""
     for s, e in clause_spans(sentence, 0, len(sentence)):
         clause = sentence[s:e]
         if any(str(y) in clause for y in asked) and not is_instruction(clause):
-            return clause.strip()[:30]
+            clause = clause.strip().strip("“”")
+            at = min(clause.find(str(y)) for y in asked if str(y) in clause)
+            return clause[max(0, at - 12):][:30]  # never cut the year itself
     return ""
 
 
