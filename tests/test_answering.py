@@ -136,3 +136,14 @@ def test_an_english_answer_leads_with_the_figure_asked_for(body, question, figur
     from rag.answer.extractive import _key_figure
 
     assert _key_figure(body, analyze(question)) == figure
+
+
+def test_a_why_answer_starting_mid_argument_takes_the_sentence_before():
+    from rag.answer.extractive import _with_antecedent
+
+    text = "水厂占地面积大，空间开阔无遮挡。同时，光伏板可以抑制藻类生长。项目投资约2200万元。"
+    start = text.index("同时")
+    s, e = _with_antecedent(text, start, len(text))
+    assert text[s:e] == "水厂占地面积大，空间开阔无遮挡。同时，光伏板可以抑制藻类生长。"  # as wide as chosen
+    plain = text.index("项目")
+    assert _with_antecedent(text, plain, len(text)) == (plain, len(text))  # a sentence that stands alone

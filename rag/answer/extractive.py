@@ -80,6 +80,8 @@ class ExtractiveAnswerer:
             refusal.notes.append(measure_note(query, best.text, refusal.lang))
             return refusal
         span_start, span_end = self.trimmer.span(query, best, lambda t: self.builder.idf.of(t)[0])
+        if query.expects == "explain":
+            span_start, span_end = _with_antecedent(best.chunk.text, span_start, span_end)
         citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
         lead = ""
         scope = self._scope_source(best.chunk, best.scope_span, hits) if best.scope_span and query.years else None
@@ -147,6 +149,23 @@ def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the whole sentence(s) holding text[start:end]: what a citation highlights."""
     spans = [(s, e) for s, e in sentence_spans(text) if s < end and e > start]
     return (spans[0][0], spans[-1][1]) if spans else (start, end)
+
+
+_CONTINUES = re.compile(r"\s*(?:同时|此外|另外|而且|并且|此后|因此|所以|从而|由此|这样|这也|这一|这些|其中)")
+
+
+def _with_antecedent(text: str, start: int, end: int) -> tuple[int, int]:
+    """A why/how answer's span, one sentence earlier when its first sentence only continues
+    the one before ("同时，…" after the first reason; "因此，…" after the cause); as wide as
+    the scorer chose it, so a window of several sentences gives up its last one."""
+    if not _CONTINUES.match(text, start):
+        return start, end
+    spans = sentence_spans(text)
+    before = [s for s, e in spans if e <= start]
+    if not before:
+        return start, end
+    inside = [e for s, e in spans if start < e <= end]
+    return before[-1], (inside[-2] if len(inside) > 1 else end)
 
 
 def _unquoted_ends(body: str) -> str:
