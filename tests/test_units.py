@@ -19,8 +19,9 @@ def test_units_of_one_measure_agree():
     assert stated_measures("总装机310万千瓦，投资14亿元") == {"power", "money"}
     assert stated_measures("旅居国外的侨胞150多万人，栽种水生植物30余种") == {"people", "count"}
     assert stated_measures("2016年5月开园，施工周期6个月") == {"time"}  # dates and durations
-    assert stated_measures("PM2.5浓度为33微克/立方米，排名第4") == {"other"}  # an unknown unit; no ranks
+    assert stated_measures("综合指数为3.5，排名第4") == {"other"}  # a figure without a unit; no ranks
     assert stated_measures("在全省率先实现") == set()
+    assert stated_measures("PM2.5年均浓度为33微克/立方米") == {"concentration"}  # not a volume
 
 
 @pytest.mark.parametrize("question, measures", [
@@ -31,6 +32,7 @@ def test_units_of_one_measure_agree():
     ("单位GDP二氧化碳排放比2020年降低多少？", set()),  # GDP is the denominator; any change may be a share
     ("能耗比2020年下降多少？", {"energy", "share"}),
     ("小镇一年能来多少游客？", {"people"}),
+    ("2020年PM10年均浓度是多少？", {"concentration"}),
     ("有多少个断面保持II类水质？", set()),  # 个 counts anything
     ("哪几座煤矿入选了示范名单？", set()),  # asks for names
     ("Which one of Jiujiang and Ganjiang New Area was approved?", set()),  # "Area" is a name
@@ -71,6 +73,8 @@ def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_ser
     ("What is the forest area of Guangxi?", "number"),
     ("What was the county's GDP in 2022?", "number"),
     ("六盘水有哪几座煤矿入选了示范名单？", "list"),
+    ("江西有多长的长江岸线？", "number"),
+    ("湿地公园占地多大？", "number"),
 ])
 def test_the_kind_of_answer_asked_for(question, kind):
     from rag.query import expected_kind

@@ -24,13 +24,14 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "mass": ("吨", "公斤", "千克", "tonnes", "tons"),
     "people": ("人次", "人", "户", "名"),
     "share": ("%", "％", "百分点", "‰"),
+    "concentration": ("微克/立方米", "毫克/立方米", "毫克/升", "μg/m³", "μg/m3", "mg/m³", "mg/m3", "mg/L"),
     "count": ("个", "家", "座", "台", "项", "辆", "所", "株", "只", "条", "种", "处", "艘", "批", "套"),
     "days": ("天",),
 }
 _NAMES = {"area": ("面积", "an area"), "volume": ("体积", "a volume"), "length": ("长度", "a length"),
           "energy": ("电量或能耗", "an amount of energy"), "power": ("装机功率", "a capacity"),
           "money": ("金额", "a sum of money"), "mass": ("重量", "a weight"), "people": ("人数或户数", "a number of people"),
-          "share": ("比例", "a share"), "count": ("个数", "a count"), "days": ("天数", "a number of days"),
+          "share": ("比例", "a share"), "concentration": ("浓度", "a concentration"), "count": ("个数", "a count"), "days": ("天数", "a number of days"),
           "time": ("日期或时长", "a date or a duration")}
 _UNIT_OF = {u.lower(): m for m, units in MEASURES.items() for u in units}
 _ALL_UNITS = sorted(_UNIT_OF, key=len, reverse=True)
@@ -67,6 +68,7 @@ _IMPLIED = {
     "people": r"游客|人口|人数|(?-i:population|visitors|tourists)",
     "power": r"装机|(?-i:installed capacity)",
     "energy": r"发电量|用电量|能耗|(?-i:electricity generat|energy consumption)",
+    "concentration": r"浓度|(?-i:concentration)",
 }
 _IMPLIED_RE = {m: re.compile(p, re.I) for m, p in _IMPLIED.items()}
 # a question asking for an amount, not a name or a year; and one asking how much something changed,
