@@ -80,3 +80,9 @@ def test_the_kind_of_answer_asked_for(question, kind):
     from rag.query import expected_kind
 
     assert expected_kind(question) == kind
+
+
+def test_the_year_asked_about_is_not_a_figure_of_another_measure():
+    query = analyze("甘肃省2030年森林覆盖率目标是多少？")
+    assert not wrong_measure(query, "到2030年底，甘肃省森林覆盖率提高至")  # the scorer judges it, not this check
+    assert wrong_measure(query, "2016年5月，方案印发")

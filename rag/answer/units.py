@@ -97,6 +97,8 @@ def wrong_measure(query: Query, text: str) -> bool:
     asked = asked_measures(query) if query.expects == "number" else set()  # "哪几座" asks for names
     if not asked:
         return False
+    for year in query.years:  # the year asked about sets the scene; it is not the figure given
+        text = re.sub(rf"{year}\s*年(?:底|末|前|初)?", "", text)
     figures = stated_measures(text) - {"other"}
     return bool(figures) and not figures & asked
 
