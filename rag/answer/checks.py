@@ -1,8 +1,9 @@
 """Checks of an extractive answer against what was asked, after the scorer chose it.
 
 The scorer judges spans one question at a time; these checks look at what it cannot weigh: the
-conversation (a follow-up about a new subject, or answered with the previous answer again) and
-the year asked against the year the cited sentence is about. Each one either passes the answer
+conversation (a follow-up about a new subject, or answered with the previous answer again), the
+place asked about against the places the cited passage's document names around it, and the year
+asked against the year the cited sentence is about. Each one either passes the answer
 through or replaces it with a refusal that says why, with the closest passages.
 """
 from __future__ import annotations
@@ -11,20 +12,25 @@ import re
 from typing import Callable
 
 from ..conversation import Turn, unnamed_subject
+from ..gazetteer import Gazetteer, place_stem
 from ..query import Query
 from ..text import normalize
-from ..types import Answer, Citation, Hit
+from ..types import Answer, Chunk, Citation, Document, Hit
 from .features import target_years
 from .followup import Resolution
+from .slots import ZH_SCOPES, parse
 
 
 class AnswerChecks:
-    def __init__(self, answerer, analyze: Callable[[str], Query]):
+    def __init__(self, answerer, analyze: Callable[[str], Query], gazetteer: Gazetteer | None = None):
         self.answerer, self.analyze = answerer, analyze  # the extractive answerer of the index asked
+        self.gazetteer = gazetteer  # the places mined from that index's corpus
 
     def apply(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None,
               previous: Turn | None) -> Answer:
         answer = self.subject(answer, query, hits, res)
+        if res is None or not res.new_subject:  # a new subject of a follow-up: checked just above
+            answer = self.place(answer, query, hits)
         answer = self.year(answer, query, hits, res)
         return self.repeat(answer, query, hits, previous)
 
@@ -40,6 +46,26 @@ class AnswerChecks:
         else:
             refusal.notes.append(f"the closest passage is about {other}, not {asked}" if other
                                  else f"the closest passage does not mention {asked}")
+        return refusal
+
+    def place(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
+        """A Chinese question naming a place ("固阳县的森林蓄积量…"), answered from a passage whose
+        document never names that place where the passage stands (its title, its section path,
+        the paragraphs of its section and of the sections enclosing it, up to the passage), is
+        about another place: refused. "全市…" under a heading or intro naming 六盘水 passes."""
+        if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
+            return answer
+        names = [m.text for m in parse(query.text, self.gazetteer, "zh").subject
+                 if m.kind == "place" and m.text not in ZH_SCOPES]
+        if not names:
+            return answer
+        documents = self.answerer.builder.documents
+        context = "\n".join(c.chunk.context_text() + "\n" + surroundings(documents.get(c.chunk.doc_id), c.chunk)
+                            for c in answer.citations)
+        if any(n in context or (place_stem(n) or n) in context for n in names):
+            return answer
+        refusal = self.answerer.refusal(query, hits, [])
+        refusal.notes.append(f"最接近的段落没有提到{'、'.join(names)}")
         return refusal
 
     def year(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
@@ -85,6 +111,15 @@ class AnswerChecks:
         if own or citation.chunk.doc_id not in builder.documents:
             return own
         return builder.context(citation.chunk.doc_id).scope(citation.chunk.start + citation.start)[0]
+
+
+def surroundings(doc: Document | None, chunk: Chunk) -> str:
+    """The paragraphs of a passage's document that set its scene: those of its own section and of
+    the sections enclosing it (a case's introduction, the document's preamble), up to its end."""
+    if doc is None:
+        return ""
+    return "\n".join(doc.text[b.start:b.end] for b in doc.blocks
+                     if b.start < chunk.end and tuple(chunk.section[:len(b.section)]) == tuple(b.section))
 
 
 def _plain(text: str) -> str:

