@@ -86,3 +86,14 @@ def test_the_year_asked_about_is_not_a_figure_of_another_measure():
     query = analyze("甘肃省2030年森林覆盖率目标是多少？")
     assert not wrong_measure(query, "到2030年底，甘肃省森林覆盖率提高至")  # the scorer judges it, not this check
     assert wrong_measure(query, "2016年5月，方案印发")
+
+
+def test_a_span_stating_another_rate_does_not_answer():
+    from rag.answer.units import measure_note, rate_words, wrong_rate
+
+    assert rate_words("甘肃省2025年水土保持率目标是多少？") == {"水土保持率"}
+    query = analyze("双柏县湿地保护率是多少？")
+    assert wrong_rate(query, "双柏是重要生态屏障，森林覆盖率达84%") == "覆盖率"
+    assert wrong_rate(query, "全县湿地保护率达到55%") is None
+    assert wrong_rate(query, "双柏县国土面积4045平方公里") is None  # names no rate: the scorer decides
+    assert "保护率" in measure_note(query, "森林覆盖率达84%", "zh")

@@ -22,7 +22,7 @@ from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, TermRarity
 from .scorer import SpanScorer
 from .trim import ClauseTrimmer
-from .units import measure_note, wrong_measure
+from .units import measure_note, wrong_measure, wrong_rate
 from .verify import unsupported_numbers
 
 
@@ -75,7 +75,7 @@ class ExtractiveAnswerer:
         if not found or found[0].score < threshold:
             return self.refusal(query, hits, self._other_years(query, found))
         best = found[0]
-        if wrong_measure(query, best.text):  # the likeliest span states another measure than asked
+        if wrong_measure(query, best.text) or wrong_rate(query, best.text):  # it answers another question
             refusal = self.refusal(query, hits, self._other_years(query, found))
             refusal.notes.append(measure_note(query, best.text, refusal.lang))
             return refusal

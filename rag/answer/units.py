@@ -1,11 +1,12 @@
-"""What a figure measures: area, money, power, people… read from its unit.
+"""What a figure measures: area, money, power, people… read from its unit; and which rate.
 
 A question that names its unit ("多少公顷", "how many tonnes") can only be answered by a span
 stating a figure of the same kind: "工程投资2.46亿元" does not say how many hectares a lagoon
 covers, however close its words are. The scorer weighs the literal unit; this module knows
 that 亩 and 公顷 are both areas, 兆瓦 and 万千瓦 both power, so a check can tell "another unit
-of the same measure" (an answer) from "another measure" (none). General Chinese usage, not
-the vocabulary of any corpus.
+of the same measure" (an answer) from "another measure" (none). Likewise a question asking one
+rate (湿地保护率) is not answered by a span stating another (森林覆盖率). General Chinese usage,
+not the vocabulary of any corpus.
 """
 from __future__ import annotations
 
@@ -104,10 +105,40 @@ def wrong_measure(query: Query, text: str) -> bool:
 
 
 def measure_note(query: Query, text: str, lang: str) -> str:
-    """Why a span of another measure was not taken as the answer, in the asker's language."""
+    """Why a span of another measure (or rate) was not taken as the answer, in the asker's language."""
+    rate = wrong_rate(query, text)
+    if rate:
+        return f"问的是{'、'.join(sorted(rate_words(query.text)))}，最接近的段落给出的是{rate}"
     i = 0 if lang == "zh" else 1
     asked = "、".join(sorted(_NAMES[m][i] for m in asked_measures(query)))
     stated = "、".join(sorted(_NAMES[m][i] for m in stated_measures(text) - {"other"}))
     if lang == "zh":
         return f"问的是{asked}，最接近的段落给出的是{stated}"
     return f"the question asks for {asked.replace('、', ' or ')}; the closest passage gives {stated.replace('、', ' and ')}"
+
+
+def rate_words(text: str) -> set[str]:
+    """The rates a Chinese text names (保护率, 覆盖率; 水土保持 + 率 -> 水土保持率)."""
+    from ..text import content_terms
+
+    terms = content_terms(text)
+    out = set()
+    for i, term in enumerate(terms):
+        if term == "率" and i > 0:
+            out.add(terms[i - 1] + "率")
+        elif len(term) >= 2 and term.endswith("率") and term not in ("效率", "频率"):
+            out.add(term)
+    return out
+
+
+def wrong_rate(query: Query, text: str) -> str | None:
+    """The rates a span states instead of the one asked: "云南双柏县湿地保护率是多少？" answered
+    with "森林覆盖率达84%" answers another question. None when the span names the asked rate,
+    or names none (the scorer decides)."""
+    if query.lang != "zh":
+        return None
+    asked = rate_words(query.text)
+    if not asked or any(a in text for a in asked):
+        return None
+    other = sorted(rate_words(text) - asked)
+    return "、".join(other) if other else None
