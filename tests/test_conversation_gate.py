@@ -16,7 +16,7 @@ import pytest
 
 from eval.conversations import evaluate_conversations, load_conversations, summarize_turns
 
-FLOORS = {"turn_acc": 0.60, "first_acc": 0.66, "followup_acc": 0.55, "unanswerable_refused": 1}
+FLOORS = {"turn_acc": 0.60, "first_acc": 0.66, "followup_acc": 0.55, "unanswerable_refused": 2}
 
 
 @pytest.mark.slow

@@ -17,19 +17,19 @@ import pytest
 from eval.harness import ServiceRunner, evaluate, load_set
 from eval.metrics import failure_kind, summarize
 
-# Measured with `rag eval --config hybrid` on 2026-11-21: extractive answers, k=5, chunk 320,
+# Measured with `rag eval --config hybrid` on 2026-11-22: extractive answers, k=5, chunk 320,
 # span scorer (eval/fit_scorer.py) and clause trimmer (eval/fit_trim.py), sentence re-ranking,
-# the measure check (rag/answer/units.py).
-#   user-test zh (113 items): accuracy 73.6 %, concise 69.2 %, hit@5 100 %, false refusals 1.1 %, correct refusals 36.4 %
-#   user-test en (113 items): accuracy 51.6 %, concise 45.1 %, hit@5 87.9 %, false refusals 9.9 %, correct refusals 31.8 %
-#   regression zh (186 items): accuracy 83.7 %, concise 78.3 %, hit@5 99.4 %, correct refusals 45 %;
-#   en (112): accuracy 58.6 %, hit@5 83.8 %, correct refusals 53.8 %
-# Refusal floors are low because refusal is where the fitted scorer is weakest today (see README).
+# the measure, rate and place checks (rag/answer/units.py, rag/answer/checks.py).
+#   user-test zh (113 items): accuracy 73.6 %, concise 68.1 %, hit@5 100 %, false refusals 3.3 %, correct refusals 45.5 %
+#   user-test en (113 items): accuracy 53.8 %, concise 46.2 %, hit@5 91.2 %, false refusals 7.7 %, correct refusals 31.8 %
+#   regression zh (186 items): accuracy 83.7 %, concise 79.5 %, hit@5 99.4 %, correct refusals 65 %;
+#   en (112): accuracy 62.6 %, hit@5 84.8 %, correct refusals 53.8 %
+# Refusal floors are lower than the answer floors: refusal is where the answer stage is weakest (see README).
 FLOORS = {
-    ("user-test", "zh"): {"accuracy": 0.70, "concise_accuracy": 0.66, "hit@5": 0.95, "correct_refusal": 0.31},
-    ("user-test", "en"): {"accuracy": 0.48, "concise_accuracy": 0.41, "hit@5": 0.84},
-    ("regression", "zh"): {"accuracy": 0.80, "concise_accuracy": 0.75, "hit@5": 0.95, "correct_refusal": 0.38},
-    ("regression", "en"): {"accuracy": 0.54, "hit@5": 0.80, "correct_refusal": 0.45},
+    ("user-test", "zh"): {"accuracy": 0.70, "concise_accuracy": 0.65, "hit@5": 0.95, "correct_refusal": 0.40},
+    ("user-test", "en"): {"accuracy": 0.50, "concise_accuracy": 0.42, "hit@5": 0.87},
+    ("regression", "zh"): {"accuracy": 0.80, "concise_accuracy": 0.76, "hit@5": 0.95, "correct_refusal": 0.58},
+    ("regression", "en"): {"accuracy": 0.58, "hit@5": 0.80, "correct_refusal": 0.45},
 }
 CEILINGS = {("user-test", "zh"): {"false_refusal": 0.06}}
 
