@@ -45,3 +45,10 @@ def test_a_place_named_by_the_passages_case_is_answered(cases_service):
 def test_a_place_the_passages_document_never_names_there_is_refused(cases_service):
     answer = cases_service.ask("石楠县的森林覆盖率是多少？")
     assert answer.refused and "石楠县" in answer.notes[-1]
+
+
+def test_a_passage_set_among_no_places_is_not_refused_for_its_place(tmp_path):
+    """A plan that never says whose it is gives no sign of another place: the answer stands."""
+    service = service_over(tmp_path, {"plan.txt": "一、主要目标\n到2030年底，森林覆盖率提高至12.7%，森林蓄积量提高至3.3亿立方米。\n"})
+    answer = service.ask("甘肃省2030年森林覆盖率目标是多少？")
+    assert not answer.refused and "12.7%" in answer.text

@@ -49,10 +49,11 @@ class AnswerChecks:
         return refusal
 
     def place(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
-        """A Chinese question naming a place ("固阳县的森林蓄积量…"), answered from a passage whose
-        document never names that place where the passage stands (its title, its section path,
-        the paragraphs of its section and of the sections enclosing it, up to the passage), is
-        about another place: refused. "全市…" under a heading or intro naming 六盘水 passes."""
+        """A Chinese question naming a place ("固阳县的森林蓄积量…"), answered from a passage set
+        among other places and never the asked one, is about another place: refused, naming it.
+        The passage's scene is its document's title, its section path and the paragraphs of its
+        section and of the sections enclosing it, up to the passage: "全市…" under an intro naming
+        六盘水 passes, and so does a passage whose scene names no place at all."""
         if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
             return answer
         names = [m.text for m in parse(query.text, self.gazetteer, "zh").subject
@@ -60,12 +61,15 @@ class AnswerChecks:
         if not names:
             return answer
         documents = self.answerer.builder.documents
-        context = "\n".join(c.chunk.context_text() + "\n" + surroundings(documents.get(c.chunk.doc_id), c.chunk)
-                            for c in answer.citations)
-        if any(n in context or (place_stem(n) or n) in context for n in names):
+        scene = "\n".join(c.chunk.context_text() + "\n" + surroundings(documents.get(c.chunk.doc_id), c.chunk)
+                          for c in answer.citations)
+        if any(n in scene or (place_stem(n) or n) in scene for n in names):
+            return answer
+        others = [m.text for m in self.gazetteer.mentions(scene) if m.kind == "place" and m.text not in ZH_SCOPES]
+        if not others:
             return answer
         refusal = self.answerer.refusal(query, hits, [])
-        refusal.notes.append(f"最接近的段落没有提到{'、'.join(names)}")
+        refusal.notes.append(f"最接近的段落讲的是{others[-1]}，没有提到{'、'.join(names)}")
         return refusal
 
     def year(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
