@@ -205,7 +205,8 @@ class RagService:
         yield "retrieved", hits
         t1 = time.perf_counter()
         answer = live.answerer.answer(query, hits)
-        answer = AnswerChecks(live.answerer, self.analyze, live.resolver.gazetteer).apply(answer, query, hits, step.resolution, step.previous)
+        checks = AnswerChecks(live.answerer, self.analyze, live.resolver.gazetteer)
+        answer = checks.apply(answer, query, hits, step.resolution, step.previous)
         if answer_mode == "llm":
             answer = yield from self._llm_stream(query, hits, answer, history)
         else:

@@ -74,8 +74,7 @@ def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     A quoted speech (表示：“到2025年，…将达到99.69%。”) is split like any text: its clauses
     state facts of their own."""
     spans, s, depth = [], start, 0
-    speech = {m.start() for m in _SPEECH.finditer(text, start, end)}
-    speech |= {m.end() - 1 for m in _SPEECH.finditer(text, start, end)}
+    speech = {i for m in _SPEECH.finditer(text, start, end) for i in (m.start(), m.end() - 1)}  # its quote marks
     for i in range(start, end):
         ch = text[i]
         if i in speech or (ch == "“" and text.find("”", i, end) < 0):  # speech, or a quote cut off

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ..query import Query
+from ..text import content_terms
 
 # unit -> measure; longest spellings are matched first, so 千瓦时 is energy, not 千瓦 + 时
 MEASURES: dict[str, tuple[str, ...]] = {
@@ -31,9 +32,10 @@ MEASURES: dict[str, tuple[str, ...]] = {
 }
 _NAMES = {"area": ("面积", "an area"), "volume": ("体积", "a volume"), "length": ("长度", "a length"),
           "energy": ("电量或能耗", "an amount of energy"), "power": ("装机功率", "a capacity"),
-          "money": ("金额", "a sum of money"), "mass": ("重量", "a weight"), "people": ("人数或户数", "a number of people"),
-          "share": ("比例", "a share"), "concentration": ("浓度", "a concentration"), "count": ("个数", "a count"), "days": ("天数", "a number of days"),
-          "time": ("日期或时长", "a date or a duration")}
+          "money": ("金额", "a sum of money"), "mass": ("重量", "a weight"),
+          "people": ("人数或户数", "a number of people"), "share": ("比例", "a share"),
+          "concentration": ("浓度", "a concentration"), "count": ("个数", "a count"),
+          "days": ("天数", "a number of days"), "time": ("日期或时长", "a date or a duration")}
 _UNIT_OF = {u.lower(): m for m, units in MEASURES.items() for u in units}
 _ALL_UNITS = sorted(_UNIT_OF, key=len, reverse=True)
 # a figure (not the digits of PM2.5, G45 or CO2, nor a rank: 第4), its multiplier, then what follows it
@@ -119,8 +121,6 @@ def measure_note(query: Query, text: str, lang: str) -> str:
 
 def rate_words(text: str) -> set[str]:
     """The rates a Chinese text names (保护率, 覆盖率; 水土保持 + 率 -> 水土保持率)."""
-    from ..text import content_terms
-
     terms = content_terms(text)
     out = set()
     for i, term in enumerate(terms):
