@@ -33,6 +33,7 @@ def test_units_of_one_measure_agree():
     ("能耗比2020年下降多少？", {"energy", "share"}),
     ("小镇一年能来多少游客？", {"people"}),
     ("2020年PM10年均浓度是多少？", {"concentration"}),
+    ("What was Fangchenggang's average PM10 concentration in 2020?", {"concentration"}),
     ("有多少个断面保持II类水质？", set()),  # 个 counts anything
     ("哪几座煤矿入选了示范名单？", set()),  # asks for names
     ("Which one of Jiujiang and Ganjiang New Area was approved?", set()),  # "Area" is a name

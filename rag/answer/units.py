@@ -77,7 +77,7 @@ _IMPLIED_RE = {m: re.compile(p, re.I) for m, p in _IMPLIED.items()}
 # a question asking for an amount, not a name or a year; and one asking how much something changed,
 # which is as often said in per cent ("能耗降了多少" -> "下降22%")
 _AMOUNT_ASK = re.compile(r"多少|多大|多高|多长|多重|几(?![个月])|how (?:much|many|large|big)|what (?:share|percentage|proportion|rate)"
-                         r"|what(?:'s| is| was| are| were) the", re.I)
+                         r"|what(?:'s| is| was| are| were)\b", re.I)
 _CHANGE = re.compile(r"降低|下降|减少|降了|提高|增长|增加|提升|上升|cut|reduc|fall|drop|rise|increase|grow|lower|rais", re.I)
 
 
