@@ -27,6 +27,8 @@ def test_units_of_one_measure_agree():
 @pytest.mark.parametrize("question, measures", [
     ("湿地修复了多少公顷？", {"area"}),
     ("How many tonnes of CO2 are cut each year?", {"mass"}),
+    ("How many megawatts of solar are installed?", {"power"}),
+    ("How many kilowatt-hours does it generate?", {"energy"}),
     ("公园占地面积有多大？", {"area"}),
     ("县里2022年的GDP是多少？", {"money"}),
     ("单位GDP二氧化碳排放比2020年降低多少？", set()),  # GDP is the denominator; any change may be a share
