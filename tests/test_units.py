@@ -99,4 +99,6 @@ def test_a_span_stating_another_rate_does_not_answer():
     assert wrong_rate(query, "双柏是重要生态屏障，森林覆盖率达84%") == "覆盖率"
     assert wrong_rate(query, "全县湿地保护率达到55%") is None
     assert wrong_rate(query, "双柏县国土面积4045平方公里") is None  # names no rate: the scorer decides
+    tax = analyze("对挥发性有机物征环保税，税率是多少？")
+    assert wrong_rate(tax, "重点行业大宗货物清洁运输比例达到70%以上") == "比例"  # a share of something else
     assert "保护率" in measure_note(query, "森林覆盖率达84%", "zh")

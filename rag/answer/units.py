@@ -132,13 +132,16 @@ def rate_words(text: str) -> set[str]:
 
 
 def wrong_rate(query: Query, text: str) -> str | None:
-    """The rates a span states instead of the one asked: "云南双柏县湿地保护率是多少？" answered
-    with "森林覆盖率达84%" answers another question. None when the span names the asked rate,
-    or names none (the scorer decides)."""
+    """The rates (or shares: 比例, 占比) a span states instead of the rate asked: "云南双柏县湿地保护率
+    是多少？" answered with "森林覆盖率达84%" answers another question. None when the span names
+    the asked rate, or names no rate or share (the scorer decides)."""
     if query.lang != "zh":
         return None
     asked = rate_words(query.text)
     if not asked or any(a in text for a in asked):
         return None
-    other = sorted(rate_words(text) - asked)
+    other = sorted(rate_words(text) - asked) or sorted(set(_SHARE_WORDS.findall(text)))
     return "、".join(other) if other else None
+
+
+_SHARE_WORDS = re.compile(r"比例|比重|占比")  # a share of something, named without 率
