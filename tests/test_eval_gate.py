@@ -21,15 +21,15 @@ from eval.metrics import failure_kind, summarize
 # span scorer (eval/fit_scorer.py) and clause trimmer (eval/fit_trim.py), sentence re-ranking,
 # the measure, rate and place checks (rag/answer/units.py, rag/answer/checks.py).
 #   user-test zh (113 items): accuracy 73.6 %, concise 68.1 %, hit@5 100 %, false refusals 3.3 %, correct refusals 45.5 %
-#   user-test en (113 items): accuracy 53.8 %, concise 46.2 %, hit@5 91.2 %, false refusals 7.7 %, correct refusals 31.8 %
+#   user-test en (113 items): accuracy 53.8 %, concise 46.2 %, hit@5 91.2 %, false refusals 7.7 %, correct refusals 36.4 %
 #   regression zh (186 items): accuracy 83.7 %, concise 79.5 %, hit@5 99.4 %, correct refusals 65 %;
-#   en (112): accuracy 62.6 %, hit@5 84.8 %, correct refusals 53.8 %
+#   en (112): accuracy 62.6 %, hit@5 84.8 %, correct refusals 69.2 %
 # Refusal floors are lower than the answer floors: refusal is where the answer stage is weakest (see README).
 FLOORS = {
     ("user-test", "zh"): {"accuracy": 0.70, "concise_accuracy": 0.65, "hit@5": 0.95, "correct_refusal": 0.40},
     ("user-test", "en"): {"accuracy": 0.50, "concise_accuracy": 0.42, "hit@5": 0.87},
     ("regression", "zh"): {"accuracy": 0.80, "concise_accuracy": 0.76, "hit@5": 0.95, "correct_refusal": 0.58},
-    ("regression", "en"): {"accuracy": 0.58, "hit@5": 0.80, "correct_refusal": 0.45},
+    ("regression", "en"): {"accuracy": 0.58, "hit@5": 0.80, "correct_refusal": 0.60},
 }
 CEILINGS = {("user-test", "zh"): {"false_refusal": 0.06}}
 
