@@ -83,6 +83,15 @@ def test_refusal_looks_different_and_offers_passages(page, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "ui-refusal.png"), full_page=True)
 
 
+def test_a_refusal_says_why(page, artifacts_dir):
+    """Asked in hectares for a rate: the refusal says what was asked and what the passage gives."""
+    message = _ask(page, "甘肃省2030年森林覆盖率目标是多少公顷？", 4)
+    text = message.inner_text()
+    assert message.locator("blockquote").count() == 1 and "没有找到" in text
+    assert "问的是面积" in text and "比例" in text
+    page.screenshot(path=str(artifacts_dir / "ui-refusal-why.png"), full_page=True)
+
+
 def test_too_long_question_is_shown_as_a_message(page):
     page.locator("#question textarea").fill("森林" * 300)
     page.locator("#question textarea").press("Enter")

@@ -64,8 +64,10 @@ def chat_message(answer: Answer, turn: int) -> str:
     """The assistant message: the answer with linked markers, or a visibly different refusal."""
     lang = answer.lang
     if answer.refused:
-        # a blockquote sets the refusal apart from answers without relying on an emoji font
-        body = f"> **{t(lang, 'refused')}**\n>\n> {plain(answer.text)}"
+        # a blockquote sets the refusal apart from answers without relying on an emoji font;
+        # the notes say why (another measure, place or year than the one asked)
+        why = "".join(f"\n>\n> *{plain(note)}*" for note in answer.notes)
+        body = f"> **{t(lang, 'refused')}**\n>\n> {plain(answer.text)}{why}"
     else:
         body = link_markers(answer.text, turn)
     extra = []

@@ -100,10 +100,16 @@ def wrong_measure(query: Query, text: str) -> bool:
     asked = asked_measures(query) if query.expects == "number" else set()  # "哪几座" asks for names
     if not asked:
         return False
-    for year in query.years:  # the year asked about sets the scene; it is not the figure given
-        text = re.sub(rf"{year}\s*年(?:底|末|前|初)?", "", text)
-    figures = stated_measures(text) - {"other"}
+    figures = _given(query, text)
     return bool(figures) and not figures & asked
+
+
+def _given(query: Query, text: str) -> set[str]:
+    """The known measures of the figures a span gives; the year the question asks about sets
+    the scene ("到2030年底，…"), it is not a figure given."""
+    for year in query.years:
+        text = re.sub(rf"{year}\s*年(?:底|末|前|初)?", "", text)
+    return stated_measures(text) - {"other"}
 
 
 def measure_note(query: Query, text: str, lang: str) -> str:
@@ -113,7 +119,7 @@ def measure_note(query: Query, text: str, lang: str) -> str:
         return f"问的是{'、'.join(sorted(rate_words(query.text)))}，最接近的段落给出的是{rate}"
     i = 0 if lang == "zh" else 1
     asked = "、".join(sorted(_NAMES[m][i] for m in asked_measures(query)))
-    stated = "、".join(sorted(_NAMES[m][i] for m in stated_measures(text) - {"other"}))
+    stated = "、".join(sorted(_NAMES[m][i] for m in _given(query, text)))
     if lang == "zh":
         return f"问的是{asked}，最接近的段落给出的是{stated}"
     return f"the question asks for {asked.replace('、', ' or ')}; the closest passage gives {stated.replace('、', ' and ')}"
