@@ -49,3 +49,12 @@ def test_the_year_lead_of_an_answer_keeps_the_year():
 
     lead = _year_phrase("“坚定企业‘绿色、低碳、环保、节能’的生产和发展理念、到2025年", [2025])
     assert "2025年" in lead and len(lead) <= 30
+
+
+def test_years_are_offered_only_for_what_the_documents_cover(service):
+    """A year the documents do not cover is refused saying which years they give; a question
+    they do not touch at all is refused plainly, not with "they only give 2022"."""
+    covered = service.ask("甘肃省2040年森林覆盖率目标是多少？")
+    assert covered.refused and "2040" in covered.text and "2030" in covered.text
+    off = service.ask("谁赢得了2018年世界杯？")
+    assert off.refused and "资料只给出" not in off.text

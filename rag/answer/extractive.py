@@ -122,10 +122,12 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _other_years(query: Query, found: list[Candidate]) -> list[int]:
-        """Years the closest spans speak of, when the question asked for another one."""
+        """Years the closest spans speak of, when the question asked for another one: spans holding
+        most of what was asked ("甘肃省2040年森林覆盖率…" against 2025 and 2030 targets), not spans
+        that share a word with a question the documents do not touch ("谁赢得了2018年世界杯？")."""
         if not query.years:
             return []
-        close = [c for c in found[:10] if c.features.get("year_other") and c.features.get("cov", 0) > 0]
+        close = [c for c in found[:10] if c.features.get("year_other") and c.features.get("cov", 0) > 0.5]
         return sorted({y for c in close for y in c.scope_years if y not in query.years})
 
     def refusal(self, query: Query, hits: list[Hit], other_years: list[int]) -> Answer:
