@@ -39,8 +39,11 @@ class AnswerChecks:
         missing = unnamed_subject(answer, res.subjects) if res is not None and res.new_subject else None
         if missing is None:
             return answer
+        return self._another_subject(query, hits, *missing)
+
+    def _another_subject(self, query: Query, hits: list[Hit], asked: str, other: str | None) -> Answer:
+        """A refusal saying the closest passage is about ``other``, not the ``asked`` subject."""
         refusal = self.answerer.refusal(query, hits, [])
-        asked, other = missing
         if refusal.lang == "zh":
             refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if other else f"最接近的段落没有提到{asked}")
         else:
@@ -49,11 +52,11 @@ class AnswerChecks:
         return refusal
 
     def place(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
-        """A Chinese question naming a place ("固阳县的森林蓄积量…"), answered from a passage set
+        """A Chinese question naming a place ("石楠县的森林蓄积量…"), answered from a passage set
         among other places and never the asked one, is about another place: refused, naming it.
         The passage's scene is its document's title, its section path and the paragraphs of its
-        section and of the sections enclosing it, up to the passage: "全市…" under an intro naming
-        六盘水 passes, and so does a passage whose scene names no place at all."""
+        section and of the sections enclosing it, up to the passage: "全县…" under an intro naming
+        岚峪县 passes, and so does a passage whose scene names no place at all."""
         if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
             return answer
         names = [m.text for m in parse(query.text, self.gazetteer, "zh").subject
@@ -68,9 +71,7 @@ class AnswerChecks:
         others = [m.text for m in self.gazetteer.mentions(scene) if m.kind == "place" and m.text not in ZH_SCOPES]
         if not others:
             return answer
-        refusal = self.answerer.refusal(query, hits, [])
-        refusal.notes.append(f"最接近的段落讲的是{others[-1]}，没有提到{'、'.join(names)}")
-        return refusal
+        return self._another_subject(query, hits, "、".join(names), others[-1])
 
     def year(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
         """A question asking a year (a follow-up: one the previous question did not, "那2035年呢？")

@@ -22,7 +22,7 @@ from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, TermRarity
 from .scorer import SpanScorer
 from .trim import ClauseTrimmer
-from .units import measure_note, wrong_measure, wrong_rate
+from .units import measure_note
 from .verify import unsupported_numbers
 
 
@@ -75,9 +75,10 @@ class ExtractiveAnswerer:
         if not found or found[0].score < threshold:
             return self.refusal(query, hits, self._other_years(query, found))
         best = found[0]
-        if wrong_measure(query, best.text) or wrong_rate(query, best.text):  # it answers another question
+        why = measure_note(query, best.text, query.answer_lang)  # another measure or rate than asked
+        if why:
             refusal = self.refusal(query, hits, self._other_years(query, found))
-            refusal.notes.append(measure_note(query, best.text, refusal.lang))
+            refusal.notes.append(why)
             return refusal
         span_start, span_end = self.trimmer.span(query, best, lambda t: self.builder.idf.of(t)[0])
         if query.expects == "explain":
@@ -123,7 +124,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def _other_years(query: Query, found: list[Candidate]) -> list[int]:
         """Years the closest spans speak of, when the question asked for another one: spans holding
-        most of what was asked ("甘肃省2040年森林覆盖率…" against 2025 and 2030 targets), not spans
+        most of what was asked ("北岭省2040年森林覆盖率…" against 2025 and 2030 targets), not spans
         that share a word with a question the documents do not touch ("谁赢得了2018年世界杯？")."""
         if not query.years:
             return []

@@ -112,11 +112,16 @@ def _given(query: Query, text: str) -> set[str]:
     return stated_measures(text) - {"other"}
 
 
-def measure_note(query: Query, text: str, lang: str) -> str:
-    """Why a span of another measure (or rate) was not taken as the answer, in the asker's language."""
+def measure_note(query: Query, text: str, lang: str) -> str | None:
+    """Why a span answers another question than the one asked (another rate, or figures of
+    another measure), in the asker's language; None when it does not."""
     rate = wrong_rate(query, text)
     if rate:
-        return f"问的是{'、'.join(sorted(rate_words(query.text)))}，最接近的段落给出的是{rate}"
+        asked_rate = "、".join(sorted(rate_words(query.text)))
+        return (f"问的是{asked_rate}，最接近的段落给出的是{rate}" if lang == "zh"
+                else f"the question asks for {asked_rate}; the closest passage gives {rate}")
+    if not wrong_measure(query, text):
+        return None
     i = 0 if lang == "zh" else 1
     asked = "、".join(sorted(_NAMES[m][i] for m in asked_measures(query)))
     stated = "、".join(sorted(_NAMES[m][i] for m in _given(query, text)))
@@ -138,7 +143,7 @@ def rate_words(text: str) -> set[str]:
 
 
 def wrong_rate(query: Query, text: str) -> str | None:
-    """The rates (or shares: 比例, 占比) a span states instead of the rate asked: "云南双柏县湿地保护率
+    """The rates (or shares: 比例, 占比) a span states instead of the rate asked: "石楠县湿地保护率
     是多少？" answered with "森林覆盖率达84%" answers another question. None when the span names
     the asked rate, or names no rate or share (the scorer decides)."""
     if query.lang != "zh":
