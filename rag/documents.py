@@ -18,8 +18,9 @@ from .text import CJK
 from .types import Block, Document
 
 # bump when reading or cleaning changes: indexes built before are then stale
-# (6: PDF radical glyphs folded, OCR of scanned pages, metadata stated in the text)
-CLEANER_VERSION = 6
+# (6: PDF radical glyphs folded, OCR of scanned pages, metadata stated in the text;
+#  7: sentences broken over a blank line joined)
+CLEANER_VERSION = 7
 __all__ = ["SUPPORTED_SUFFIXES", "DocumentError", "decode_bytes", "read_text", "clean_text", "load_document",
            "load_corpus", "load_catalog", "list_corpus_files", "CorpusProblem", "CLEANER_VERSION"]
 
@@ -60,6 +61,8 @@ def clean_text(raw: str) -> tuple[str, list[Block]]:
     lines = _prepare_lines(raw)
     width = _wrap_width(lines)
     paragraphs = _join_wrapped(lines, width)
+    if width is None:
+        paragraphs = _rejoin_broken(paragraphs)
     return _assemble(paragraphs, width)
 
 
@@ -134,6 +137,38 @@ def _continues(previous: str, line: str, width: int | None) -> bool:
     return len(previous) >= width - 4  # a full line that stops mid-sentence was wrapped
 
 
+_METADATA = re.compile(r"^[^\s:：]{2,6}[:：]")
+_LEAD_CLAUSE = re.compile(r"^([^，、,。；;：:！？!?\s“”]{1,3})[，、,。；;]")
+
+
+def _rejoin_broken(paragraphs: list[str]) -> list[str]:
+    """Paragraphs an extraction broke mid-sentence, joined again. Text that is not hard-wrapped
+    may still break a sentence over a blank line ("…2020年6月正式开工" / "建设，计划工期36个月"):
+    left apart, the first half reads as a heading (never an answer) and the second starts
+    mid-sentence. A paragraph continues the one before when that one stops without closing
+    punctuation and this one opens with a stub of a clause: at most two characters ("化、资源化"),
+    or three after a paragraph already running through commas ("…利用湿地" / "中植物、微生物").
+    Four would take a heading's first line ("…筑牢生态安全屏障" / "青山绿水、…")."""
+    out: list[str] = []
+    for para in paragraphs:
+        if out and _broken_between(out[-1], para):
+            out[-1] = _glue(out[-1], para)
+        else:
+            out.append(para)
+    return out
+
+
+def _broken_between(previous: str, para: str) -> bool:
+    if previous.endswith(_SOFT_END + tuple("，、,：:”》）)")) or _heading_level(previous) or _heading_level(para):
+        return False
+    if _METADATA.match(previous):  # "发布时间:2024-07-10" / "日前，…"
+        return False
+    stub = _LEAD_CLAUSE.match(para)
+    if not stub:
+        return False
+    return len(stub.group(1)) <= 2 or (len(previous) >= 12 and bool(re.search(r"[，、,]", previous)))
+
+
 def _glue(left: str, right: str) -> str:
     # English words need their space back; a number the PDF broke (202|1) does not
     if re.search(r"[A-Za-z,.]$", left) and re.match(r"[A-Za-z0-9]", right):
@@ -156,7 +191,7 @@ def _heading_level(line: str, width: int | None = None) -> int | None:
 def _plain_heading(paragraph: str, width: int | None) -> bool:
     """A short, unpunctuated line standing alone (PDF section titles have no numbers)."""
     limit = min(width - 4, 40) if width else 40
-    if re.match(r"^[^\s:：]{2,6}[:：]", paragraph):  # "发布时间:2025-04-21" is metadata, not a title
+    if _METADATA.match(paragraph):  # "发布时间:2025-04-21" is metadata, not a title
         return False
     return 2 <= len(paragraph) <= limit and not paragraph.endswith(("。", "；", ";", "，", ",", "：", ":", "、")) \
         and not re.search(r"[。；;]", paragraph)

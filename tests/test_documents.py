@@ -119,3 +119,19 @@ def _blank_pdf() -> bytes:
     buf = BytesIO()
     writer.write(buf)
     return buf.getvalue()
+
+
+def test_a_sentence_broken_over_a_blank_line_is_joined_not_read_as_a_heading():
+    raw = ("石桥县生态修复\n\n"
+           "石桥高速项目概算投资 12.5 亿元,2021 年 3 月正式开工\n\n"
+           "建设，计划工期 30 个月。\n\n"
+           "发布时间:2024-07-10\n\n"
+           "日前，县政府印发实施方案。\n\n"
+           "筑牢南方生态屏障，守护一江清水\n\n"
+           "青山绿水、碧波荡漾，是全县人民的财富。")
+    text, blocks = clean_text(raw)
+    headings = [text[b.start:b.end] for b in blocks if b.is_heading]
+    assert "石桥高速项目概算投资12.5亿元,2021年3月正式开工建设，计划工期30个月。" in text
+    assert not any("概算投资" in h for h in headings)
+    assert "发布时间:2024-07-10\n日前，县政府印发实施方案。" in text  # metadata stays a line of its own
+    assert "筑牢南方生态屏障，守护一江清水" in headings  # a heading is not glued to its first paragraph
