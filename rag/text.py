@@ -65,6 +65,17 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 _OPENERS, _CLOSERS_Q = "“‘《（(「『【", "”’》）)」』】"
 
 
+# who spoke: "宋雨燕说。" after the quote, or "刘怀平认为," before the view (a speech verb, then
+# what was said); general Chinese reporting verbs
+SPEECH_VERB = r"(?:说|表示|认为|指出|强调|介绍|坦言|透露|提到|告诉记者)"
+_ATTRIBUTION = re.compile(rf"^[\u4e00-\u9fff·]{{2,12}}{SPEECH_VERB}[。！!]?$")
+
+
+def is_attribution(sentence: str) -> bool:
+    """A sentence that only says who spoke ("宋雨燕说。"): the words are in the quote before it."""
+    return bool(_ATTRIBUTION.match(sentence.strip()))
+
+
 _SPEECH = re.compile(r"(?<=[：:])“[^”]{0,400}?[，,。；;！？][^”]{0,400}?”(?!的)")
 
 
@@ -104,11 +115,12 @@ def bare_numbers(text: str) -> list[str]:
     return re.findall(r"\d+(?:\.\d+)?", unicodedata.normalize("NFKC", text).replace(",", ""))
 
 
-DATE_RE = re.compile(r"(?:19|20)\d{2}\s*年|\d{1,2}\s*月")
+DATE_RE = re.compile(r"(?:19|20)\d{2}\s*年|\d{1,2}\s*月|(?<![个两几])(?:十[一二]?|[一二三四五六七八九])月(?!份?[以之]?[前后内])")
 
 
 def has_date(text: str) -> bool:
-    """A written date ("2022年8月", "6月"), not a year inside a title such as (2022-2035)."""
+    """A written date ("2022年8月", "6月", "每年六月"), not a year inside a title such as
+    (2022-2035), nor a duration (三个月)."""
     return DATE_RE.search(text) is not None
 
 

@@ -17,7 +17,8 @@ def test_units_of_one_measure_agree():
     assert stated_measures("湿地面积1.2万亩，另有300公顷滩涂") == {"area"}
     assert stated_measures("光伏系统每年发电超600万千瓦时") == {"energy"}  # not 千瓦 + 时
     assert stated_measures("总装机310万千瓦，投资14亿元") == {"power", "money"}
-    assert stated_measures("旅居国外的侨胞150多万人，栽种水生植物30余种") == {"people", "count"}
+    assert stated_measures("旅居国外的侨胞150多万人，栽种水生植物30余种") == {"people", "count:种"}
+    assert stated_measures("建成污水处理厂12个") == {"count"}  # 个 counts anything
     assert stated_measures("2016年5月开园，施工周期6个月") == {"time"}  # dates and durations
     assert stated_measures("综合指数为3.5，排名第4") == {"other"}  # a figure without a unit; no ranks
     assert stated_measures("在全省率先实现") == set()
@@ -53,6 +54,14 @@ def test_a_span_of_another_measure_does_not_answer():
     assert not wrong_measure(analyze("小镇一年能来多少游客？"), "2016年，小镇接待游客30万人次")
 
 
+def test_a_count_is_counted_in_its_own_classifier():
+    query = analyze("去年全国新能源车一共卖了多少辆？")
+    assert wrong_measure(query, "全国新增新能源汽车相关企业超过6.8万家")  # firms, not cars
+    assert not wrong_measure(query, "全年销售新能源汽车136.7万辆")
+    assert not wrong_measure(query, "累计推广新能源汽车3万个")  # 个 may count anything
+    assert not wrong_measure(analyze("有多少个断面保持II类水质？"), "12处断面保持II类水质")
+
+
 LAKE = ("南湾湖生态修复\n"
         "南湾湖生态修复工程由南湾区水务局实施。工程总投资2.46亿元，于2022年完工。"
         "修复后湖区共栽种水生植物30余种。\n")
@@ -78,6 +87,9 @@ def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_ser
     ("六盘水有哪几座煤矿入选了示范名单？", "list"),
     ("江西有多长的长江岸线？", "number"),
     ("湿地公园占地多大？", "number"),
+    ("那篇报道是几月几号发的？", "date"),
+    ("公司每年哪个月搞环保月活动？", "date"),
+    ("园区为什么要用好几种清洁能源？", "explain"),  # 好几种 is no amount asked
 ])
 def test_the_kind_of_answer_asked_for(question, kind):
     from rag.query import expected_kind

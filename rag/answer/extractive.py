@@ -16,7 +16,7 @@ from index.store import IndexStore
 
 from ..embeddings import model_identity
 from ..query import Query
-from ..text import NUMBER_RE, clause_spans, sentence_spans
+from ..text import NUMBER_RE, SPEECH_VERB, clause_spans, sentence_spans
 from ..types import Answer, Chunk, Citation, Hit
 from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, TermRarity
@@ -83,6 +83,7 @@ class ExtractiveAnswerer:
         span_start, span_end = self.trimmer.span(query, best, lambda t: self.builder.idf.of(t)[0])
         if query.expects == "explain":
             span_start, span_end = _with_antecedent(best.chunk.text, span_start, span_end)
+        span_end = _with_speech(best.chunk.text, span_start, span_end)
         citations = [Citation(1, best.chunk, *_sentences_around(best.chunk.text, span_start, span_end))]
         lead = ""
         scope = self._scope_source(best.chunk, best.scope_span, hits) if best.scope_span and query.years else None
@@ -169,6 +170,17 @@ def _with_antecedent(text: str, start: int, end: int) -> tuple[int, int]:
         return start, end
     inside = [e for s, e in spans if start < e <= end]
     return before[-1], (inside[-2] if len(inside) > 1 else end)
+
+
+_SPEAKER_END = re.compile(rf"{SPEECH_VERB}\s*[，,：:]?\s*$")
+
+
+def _with_speech(text: str, start: int, end: int) -> int:
+    """The end of an answer that stops at its speaker ("刘怀平认为"): the end of the sentence,
+    which holds what was said."""
+    if not _SPEAKER_END.search(text[start:end]):
+        return end
+    return next((e for s, e in sentence_spans(text) if s <= start < e and e > end), end)
 
 
 def _unquoted_ends(body: str) -> str:

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..query import Query
-from ..text import NUMBER_RE, has_date, normalize, sentence_spans, years
+from ..text import NUMBER_RE, has_date, is_attribution, normalize, sentence_spans, years
 from ..types import Block, Chunk, Document, Hit
 from .guard import is_instruction
 
@@ -277,8 +277,9 @@ class FeatureBuilder:
                               else (sentence_spans(chunk.text), None))
             passage_norm = normalize(chunk.text)
             usable = [not (self._is_heading(ctx, chunk, s, e) or is_instruction(chunk.text[s:e])) for s, e in spans]
+            said = [is_attribution(chunk.text[s:e]) for s, e in spans]  # "宋雨燕说。" only closes a quote
             for first, last in windows(len(spans), query.expects):
-                if not all(usable[first : last + 1]):
+                if not all(usable[first : last + 1]) or said[first]:
                     continue
                 s, e = spans[first][0], spans[last][1]
                 cand = Candidate(chunk, s, e, rank, last - first + 1)

@@ -36,7 +36,9 @@ _NAMES = {"area": ("面积", "an area"), "volume": ("体积", "a volume"), "leng
           "people": ("人数或户数", "a number of people"), "share": ("比例", "a share"),
           "concentration": ("浓度", "a concentration"), "count": ("个数", "a count"),
           "days": ("天数", "a number of days"), "time": ("日期或时长", "a date or a duration")}
-_UNIT_OF = {u.lower(): m for m, units in MEASURES.items() for u in units}
+# a counted thing is counted in its own classifier: "多少辆" is not answered by "6.8万家企业";
+# 个 counts anything, so a figure in 个 may answer any count
+_UNIT_OF = {u.lower(): (f"count:{u}" if m == "count" and u != "个" else m) for m, units in MEASURES.items() for u in units}
 _ALL_UNITS = sorted(_UNIT_OF, key=len, reverse=True)
 # a figure (not the digits of PM2.5, G45 or CO2, nor a rank: 第4), its multiplier, then what follows it
 _FIGURE = re.compile(r"(?<![A-Za-z\d.第])\d+(?:[.,]\d+)*\s*[余多]?(?:万亿|亿|万|千|百|k(?=\s*[㎡m]))?[余多]?\s*", re.I)
@@ -101,7 +103,20 @@ def wrong_measure(query: Query, text: str) -> bool:
     if not asked:
         return False
     figures = _given(query, text)
-    return bool(figures) and not figures & asked
+    return bool(figures) and not any(_agree(g, a) for g in figures for a in asked)
+
+
+def _agree(given: str, asked: str) -> bool:
+    """The same measure; a count in 个 agrees with any count."""
+    return given == asked or (given == "count" and asked.startswith("count:"))
+
+
+def _name(measure: str, i: int) -> str:
+    """A measure's name in a note (i: 0 Chinese, 1 English); a count names its classifier."""
+    if measure.startswith("count:"):
+        unit = measure.split(":", 1)[1]
+        return f"个数（{unit}）" if i == 0 else f"a count ({unit})"
+    return _NAMES[measure][i]
 
 
 def _given(query: Query, text: str) -> set[str]:
@@ -123,8 +138,8 @@ def measure_note(query: Query, text: str, lang: str) -> str | None:
     if not wrong_measure(query, text):
         return None
     i = 0 if lang == "zh" else 1
-    asked = "、".join(sorted(_NAMES[m][i] for m in asked_measures(query)))
-    stated = "、".join(sorted(_NAMES[m][i] for m in _given(query, text)))
+    asked = "、".join(sorted({_name(m, i) for m in asked_measures(query)}))
+    stated = "、".join(sorted({_name(m, i) for m in _given(query, text)}))
     if lang == "zh":
         return f"问的是{asked}，最接近的段落给出的是{stated}"
     return f"the question asks for {asked.replace('、', ' or ')}; the closest passage gives {stated.replace('、', ' and ')}"
