@@ -52,3 +52,24 @@ def test_a_passage_set_among_no_places_is_not_refused_for_its_place(tmp_path):
     service = service_over(tmp_path, {"plan.txt": "一、主要目标\n到2030年底，森林覆盖率提高至12.7%，森林蓄积量提高至3.3亿立方米。\n"})
     answer = service.ask("甘肃省2030年森林覆盖率目标是多少？")
     assert not answer.refused and "12.7%" in answer.text
+
+
+BOILERS = {
+    "beiling.txt": ("北岭省生态安全屏障行动方案\n"
+                    "一、深入打好蓝天保卫战\n"
+                    "北岭省推进钢铁、水泥、焦化等行业和65蒸吨及以上燃煤锅炉超低排放改造。\n"),
+    "nanchuan.txt": ("南川省生态环境厅关于培育新质生产力的实施意见\n"
+                     "一、推动产业绿色升级\n"
+                     "南川省加快推进45蒸吨/小时以上燃煤锅炉及发电机组完成全流程超低排放改造，"
+                     "全面推进燃煤锅炉超低排放改造工程。\n"),
+}
+
+
+def test_when_the_best_span_is_about_another_place_the_asked_places_passage_answers(tmp_path):
+    """The closest words are the other province's; the passage set in the asked one still
+    holds an answer the scorer accepts, so that is the answer, not a refusal."""
+    service = service_over(tmp_path, BOILERS)
+    answer = service.ask("北岭要求多大蒸吨以上的燃煤锅炉全面推进超低排放改造？")
+    assert not answer.refused, answer.notes
+    assert "65蒸吨" in answer.text and answer.citations[0].chunk.doc_id == "beiling.txt"
+    assert {h.chunk.doc_id for h in answer.hits} == set(BOILERS)  # every retrieved passage still shown

@@ -90,6 +90,7 @@ def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_ser
     ("那篇报道是几月几号发的？", "date"),
     ("公司每年哪个月搞环保月活动？", "date"),
     ("园区为什么要用好几种清洁能源？", "explain"),  # 好几种 is no amount asked
+    ("容县是哪几年被评上先进县的？", "date"),
 ])
 def test_the_kind_of_answer_asked_for(question, kind):
     from rag.query import expected_kind

@@ -63,15 +63,28 @@ class AnswerChecks:
                  if m.kind == "place" and m.text not in ZH_SCOPES]
         if not names:
             return answer
-        documents = self.answerer.builder.documents
-        scene = "\n".join(c.chunk.context_text() + "\n" + surroundings(documents.get(c.chunk.doc_id), c.chunk)
-                          for c in answer.citations)
-        if any(n in scene or (place_stem(n) or n) in scene for n in names):
+        scene = "\n".join(self._scene(c.chunk) for c in answer.citations)
+        if _names_any(scene, names):
             return answer
         others = [m.text for m in self.gazetteer.mentions(scene) if m.kind == "place" and m.text not in ZH_SCOPES]
         if not others:
             return answer
-        return self._another_subject(query, hits, "、".join(names), others[-1])
+        return self._in_place(query, hits, names) or self._another_subject(query, hits, "、".join(names), others[-1])
+
+    def _scene(self, chunk: Chunk) -> str:
+        return chunk.context_text() + "\n" + surroundings(self.answerer.builder.documents.get(chunk.doc_id), chunk)
+
+    def _in_place(self, query: Query, hits: list[Hit], names: list[str]) -> Answer | None:
+        """The answer from the retrieved passages set in the asked place, if the scorer finds one
+        there at all: the best span was about another place, but the next may be the asked one's."""
+        local = [h for h in hits if _names_any(self._scene(h.chunk), names)]
+        if not local or len(local) == len(hits):
+            return None
+        answer = self.answerer.answer(query, local)
+        if answer.refused:
+            return None
+        answer.hits = hits  # the passages shown are still all that was retrieved
+        return answer
 
     def year(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
         """A question asking a year (a follow-up: one the previous question did not, "那2035年呢？")
@@ -132,3 +145,7 @@ def _plain(text: str) -> str:
     text = re.sub(r"\[\d+\]", "", text or "")
     text = re.sub(r"^.*?The document states: “|”$", "", text.strip())
     return normalize(text).strip("。.")
+
+
+def _names_any(scene: str, names: list[str]) -> bool:
+    return any(n in scene or (place_stem(n) or n) in scene for n in names)
