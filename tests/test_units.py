@@ -19,6 +19,7 @@ def test_units_of_one_measure_agree():
     assert stated_measures("总装机310万千瓦，投资14亿元") == {"power", "money"}
     assert stated_measures("旅居国外的侨胞150多万人，栽种水生植物30余种") == {"people", "count:种"}
     assert stated_measures("建成污水处理厂12个") == {"count"}  # 个 counts anything
+    assert stated_measures("光伏电站装机规模约4.2MWp") == {"power"}  # peak watts are power
     assert stated_measures("2016年5月开园，施工周期6个月") == {"time"}  # dates and durations
     assert stated_measures("综合指数为3.5，排名第4") == {"other"}  # a figure without a unit; no ranks
     assert stated_measures("在全省率先实现") == set()
@@ -91,6 +92,7 @@ def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_ser
     ("公司每年哪个月搞环保月活动？", "date"),
     ("园区为什么要用好几种清洁能源？", "explain"),  # 好几种 is no amount asked
     ("容县是哪几年被评上先进县的？", "date"),
+    ("冯家江流域治理分哪几步？", "list"),
 ])
 def test_the_kind_of_answer_asked_for(question, kind):
     from rag.query import expected_kind

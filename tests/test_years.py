@@ -58,3 +58,20 @@ def test_years_are_offered_only_for_what_the_documents_cover(service):
     assert covered.refused and "2040" in covered.text and "2030" in covered.text
     off = service.ask("谁赢得了2018年世界杯？")
     assert off.refused and "资料只给出" not in off.text
+
+
+GOALS = ("南川省实施意见\n"
+         "一、主要目标\n"
+         "到2027年，绿色发展迈出新步伐，新质生产力培育初见成效，南川建设成效显著。"
+         "到2035年，绿色生产生活方式广泛形成，美丽南川基本建成。\n")
+
+
+def test_a_window_holding_a_sentence_about_another_year_is_not_about_the_asked_one(tmp_path):
+    """Two sentences, one per target year: asked about 2035, the answer is the 2035 sentence,
+    not the pair (whose first sentence, about 2027, the trimmer might keep)."""
+    from rag.answer.features import _strays
+
+    assert _strays(GOALS.split("\n")[2], [2035]) and not _strays("到2035年，美丽南川基本建成。", [2035])
+    service = service_over(tmp_path, {"goals.txt": GOALS})
+    answer = service.ask("南川那份实施意见，到2035年要达到什么目标？")
+    assert not answer.refused and "2035" in answer.text and "2027" not in answer.text, answer.text

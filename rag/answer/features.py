@@ -83,6 +83,13 @@ def target_years(sentence: str) -> list[int]:
     return years(_BASE_YEAR.sub("", sentence))
 
 
+def _strays(text: str, asked: list[int]) -> bool:
+    """A window of sentences one of which is about another year only ("到2027年，…。到2035年，…"
+    when 2035 is asked): the part about the asked year is a span of its own."""
+    spans = sentence_spans(text)
+    return len(spans) > 1 and any((ys := target_years(text[s:e])) and not set(ys) & set(asked) for s, e in spans)
+
+
 def has_figure(text: str) -> bool:
     return any(not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()) for m in NUMBER_RE.finditer(text))
 
@@ -312,9 +319,10 @@ class FeatureBuilder:
         cand.scope_span = None if in_text else scope_span
         year_ok = year_other = year_none = 0.0
         if query.years:
-            if any(y in cand.scope_years for y in query.years):
-                year_ok = 1.0
-            elif cand.scope_years:
+            about = in_text or cand.scope_years  # a span naming its own year is about that year,
+            if any(y in about for y in query.years) and not _strays(text, query.years):
+                year_ok = 1.0  # whatever years the paragraph goes on to
+            elif about:
                 year_other = 1.0
             else:
                 year_none = 1.0

@@ -21,6 +21,7 @@ import numpy as np
 from ..query import _ASK_RE, Query
 from ..text import clause_spans, content_terms, has_date, normalize
 from .features import _ENUM_RE, _EXPLAIN_RE, _NAME_RE, Candidate, contains, has_quantity, term_weight
+from .units import asked_measures, states_asked_measure
 
 TRIM_WEIGHTS = Path(__file__).resolve().parent / "trim.json"
 KINDS = ("number", "date", "list", "explain", "entity")
@@ -53,6 +54,7 @@ def clause_features(query: Query, cand: Candidate, rarity) -> tuple[list[tuple[i
     text = cand.chunk.text
     clauses = clause_spans(text, cand.start, cand.end) or [(cand.start, cand.end)]
     near = _nearness(query)
+    measures = asked_measures(query) if query.expects == "number" else set()
     specs, nears = [], []
     for s, e in clauses:
         c = normalize(text[s:e])
@@ -68,7 +70,7 @@ def clause_features(query: Query, cand: Candidate, rarity) -> tuple[list[tuple[i
             "near": nears[i], "quantity": float(has_quantity(clause)), "date": float(has_date(clause)),
             "enum": min(len(_ENUM_RE.findall(clause)), 3) / 3, "explain": float(bool(_EXPLAIN_RE.search(clause))),
             "name": float(bool(_NAME_RE.search(clause))),
-            "unit_ok": float(bool(query.unit) and bool(re.search(rf"\d\s*[万亿千百]*{re.escape(query.unit)}", clause))),
+            "unit_ok": float(_in_asked_unit(query, clause) or states_asked_measure(measures, clause)),
             "year_asked": float(any(str(y) in clause for y in query.years)),
             "first": float(i == 0), "last": float(i == len(clauses) - 1), "log_len": math.log1p(len(clause)),
             "prev_spec": specs[i - 1] / top if i > 0 else 0.0,
@@ -86,6 +88,10 @@ def clause_features(query: Query, cand: Candidate, rarity) -> tuple[list[tuple[i
         f["fit_bare"] = float(fits and specs[i] == 0)  # …or a figure about something else
         rows.append(f)
     return clauses, rows
+
+
+def _in_asked_unit(query: Query, clause: str) -> bool:
+    return bool(query.unit) and bool(re.search(rf"\d\s*[万亿千百]*{re.escape(query.unit)}", clause))
 
 
 def _foreign_share(clause: str, query: Query) -> float:

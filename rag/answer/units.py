@@ -21,7 +21,7 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "volume": ("立方米", "m3", "m³"),
     "length": ("公里", "千米", "米", "km"),
     "energy": ("千瓦时", "kWh", "kwh", "度电", "吨标准煤", "吨标煤"),
-    "power": ("千瓦", "兆瓦", "吉瓦", "kW", "MW", "GW"),
+    "power": ("千瓦", "兆瓦", "吉瓦", "kWp", "MWp", "GWp", "kW", "MW", "GW"),
     "money": ("元", "美元", "yuan"),
     "mass": ("吨", "公斤", "千克", "tonnes", "tons"),
     "people": ("人次", "人", "户", "名"),
@@ -104,6 +104,11 @@ def wrong_measure(query: Query, text: str) -> bool:
         return False
     figures = _given(query, text)
     return bool(figures) and not any(_agree(g, a) for g in figures for a in asked)
+
+
+def states_asked_measure(asked: set[str], text: str) -> bool:
+    """Whether the text states a figure of one of the asked measures (``asked_measures``)."""
+    return any(_agree(g, a) for g in stated_measures(text) for a in asked)
 
 
 def _agree(given: str, asked: str) -> bool:
