@@ -73,3 +73,16 @@ def test_when_the_best_span_is_about_another_place_the_asked_places_passage_answ
     assert not answer.refused, answer.notes
     assert "65蒸吨" in answer.text and answer.citations[0].chunk.doc_id == "beiling.txt"
     assert {h.chunk.doc_id for h in answer.hits} == set(BOILERS)  # every retrieved passage still shown
+
+
+def test_a_grade_code_the_passage_never_names_is_not_answered(tmp_path):
+    """"5A" is not paraphrased: a passage counting 4A scenic areas does not say how many 5A ones."""
+    from rag.answer.checks import _CODE
+
+    assert _CODE.findall("how many 5a-level areas in the 2nd phase, 1990s, 5mw?") == ["5a", "2nd", "1990s", "5mw"]
+    service = service_over(tmp_path, {"tour.txt": "石楠市旅游发展\n全市建成A级景区27个，其中4A级景区11个。\n"})
+    four = service.ask("石楠市有几个4A景区？")
+    assert not four.refused and "11个" in four.text
+    five = service.ask("石楠市有几个5A景区？")
+    assert five.refused and "5A" in five.notes[-1]
+    assert service.ask("How many 5A-level scenic areas does Shinan have?").refused

@@ -32,6 +32,7 @@ class AnswerChecks:
         if res is None or not res.new_subject:  # a new subject of a follow-up: checked just above
             answer = self.place(answer, query, hits)
         answer = self.year(answer, query, hits, res)
+        answer = self.code(answer, query, hits)
         return self.repeat(answer, query, hits, previous)
 
     def subject(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
@@ -100,6 +101,23 @@ class AnswerChecks:
             return answer
         return self.answerer.refusal(query, hits, sorted(stated))
 
+    def code(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
+        """A grade code the question names (5A, 3D) that the cited passage and its scene never
+        name: "六盘水有几个5A景区？" is not answered by "4A级景区11个". Codes are not paraphrased,
+        so their absence says the passage is about something else, unlike a missing word."""
+        codes = {c for c in _CODE.findall(query.text.lower()) if not _NOT_CODE.fullmatch(c)}
+        if not codes or answer.refused or not answer.citations:
+            return answer
+        scene = normalize("\n".join(self._scene(c.chunk) + "\n" + c.chunk.text for c in answer.citations)).lower()
+        missing = sorted(c for c in codes if normalize(c) not in scene.replace(" ", ""))
+        if not missing:
+            return answer
+        refusal = self.answerer.refusal(query, hits, [])
+        named = "、".join(m.upper() for m in missing)
+        refusal.notes.append(f"最接近的段落没有提到{named}" if refusal.lang == "zh"
+                             else f"the closest passage does not mention {named}")
+        return refusal
+
     def repeat(self, answer: Answer, query: Query, hits: list[Hit], previous: Turn | None) -> Answer:
         """A follow-up asking something new of the same subject ("它哪一年成立的？") answered with
         the very sentence of the previous answer, which names none of what is new in the
@@ -145,6 +163,13 @@ def _plain(text: str) -> str:
     text = re.sub(r"\[\d+\]", "", text or "")
     text = re.sub(r"^.*?The document states: “|”$", "", text.strip())
     return normalize(text).strip("。.")
+
+
+# a grade or class code: a number with letters run on (5A, 4A, 3D), not a bare number, a unit or
+# an ordinal. Letter-first codes (CO2, PM2.5, G45) are left out: documents spell many of them
+# in words (二氧化碳, 细颗粒物), so their absence proves nothing
+_CODE = re.compile(r"(?<![a-z0-9.])\d+[a-z]+(?![a-z0-9])")
+_NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s|k|m|km|mw|gw|kw|kwh|mwh|gwh|mwp|kwp|t|kg|ha|mu|yuan|pm|am)")  # 2nd, 1990s, 5MW
 
 
 def _names_any(scene: str, names: list[str]) -> bool:
