@@ -86,3 +86,17 @@ def test_a_grade_code_the_passage_never_names_is_not_answered(tmp_path):
     five = service.ask("石楠市有几个5A景区？")
     assert five.refused and "5A" in five.notes[-1]
     assert service.ask("How many 5A-level scenic areas does Shinan have?").refused
+
+
+def test_a_sentence_about_a_kin_of_the_asked_area_is_not_its_answer(tmp_path):
+    """Asked about one river basin, answered with the figure of another: refused, naming it;
+    a paraphrased name that keeps part of the asked one still gets its answer."""
+    text = ("北岭省水环境治理\n"
+            "北岭省地跨长江流域和黄河流域，水系发达。\n"
+            "北岭省全面完成黄河流域5607个排污口排查整治。\n"
+            "北岭省丰源旅游投资集团获得金融机构授信19亿元。\n")
+    service = service_over(tmp_path, {"water.txt": text})
+    other = service.ask("北岭省长江流域排查整治了多少个排污口？")
+    assert other.refused and "黄河流域" in other.notes[-1], other.text
+    paraphrased = service.ask("北岭那家文旅投资集团从金融机构拿到了多少授信？")
+    assert not paraphrased.refused and "19亿元" in paraphrased.text

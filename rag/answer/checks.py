@@ -33,6 +33,7 @@ class AnswerChecks:
             answer = self.place(answer, query, hits)
         answer = self.year(answer, query, hits, res)
         answer = self.code(answer, query, hits)
+        answer = self.sibling(answer, query, hits)
         return self.repeat(answer, query, hits, previous)
 
     def subject(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None) -> Answer:
@@ -118,6 +119,28 @@ class AnswerChecks:
                              else f"the closest passage does not mention {named}")
         return refusal
 
+    def sibling(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
+        """A Chinese question naming an organisation or area of some kind ("长江流域") answered
+        with a sentence that names another of the same kind ("黄河流域…5607个排污口") and nothing
+        of the asked one is about the other: refused, naming it. Only the cited sentence counts.
+        Users paraphrase names ("文旅投资集团" for 仙女湖旅游投资集团), so two characters in a row
+        of what tells the name from its kind (投资), or a short form (工信部 for 工业和信息化部),
+        keep the answer."""
+        if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
+            return answer
+        asked = [m.text for m in parse(query.text, self.gazetteer, "zh").subject
+                 if len(m.text) >= 4 and not place_stem(m.text)]  # a province or county: the place check's
+        sentence = "".join(c.sentence for c in answer.citations)
+        found = [m.text for m in self.gazetteer.mentions(sentence)]
+        for name in asked:
+            stem = name[:-2]  # what tells it from its kin: 长江 of 长江流域
+            if any(stem[i:i + 2] in sentence for i in range(len(stem) - 1)) or any(_short_for(name, f) for f in found):
+                continue  # named, in part (温州 of 德力西温州基地) or in short
+            kin = [f for f in found if f[-2:] == name[-2:] and f != name]
+            if kin:
+                return self._another_subject(query, hits, name, kin[0])
+        return answer
+
     def repeat(self, answer: Answer, query: Query, hits: list[Hit], previous: Turn | None) -> Answer:
         """A follow-up asking something new of the same subject ("它哪一年成立的？") answered with
         the very sentence of the previous answer, which names none of what is new in the
@@ -170,6 +193,12 @@ def _plain(text: str) -> str:
 # in words (二氧化碳, 细颗粒物), so their absence proves nothing
 _CODE = re.compile(r"(?<![a-z0-9.])\d+[a-z]+(?![a-z0-9])")
 _NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s|k|m|km|mw|gw|kw|kwh|mwh|gwh|mwp|kwp|t|kg|ha|mu|yuan|pm|am)")  # 2nd, 1990s, 5MW
+
+
+def _short_for(short: str, name: str) -> bool:
+    """Whether ``short`` is ``name`` written short: its characters in order (工信部, 工业和信息化部)."""
+    it = iter(name)
+    return len(short) < len(name) and all(ch in it for ch in short)
 
 
 def _names_any(scene: str, names: list[str]) -> bool:
