@@ -29,6 +29,9 @@ def resolve(question, *history, related=None):
     ("2025年呢", [Q], "北岭省2025年森林覆盖率目标是多少？"),
     ("它的森林蓄积量呢？", [Q], "北岭省2030年森林蓄积量目标是多少？"),  # indicator for indicator, never merged
     ("它的水土保持率呢？", [Q, "那2025年呢？"], "北岭省2025年水土保持率目标是多少？"),  # follow-ups chain
+    # a one-word indicator stands in for the word of its kind, not the whole run
+    ("水泥呢？", ["北岭省对钢铁超低排放改造有什么时间要求？"], "北岭省对水泥超低排放改造有什么时间要求？"),
+    ("草原呢？", [Q], "北岭省2030年草原覆盖率目标是多少？"),  # the thing, not the measure 覆盖率
     ("南川省呢？", [Q], "南川省2030年森林覆盖率目标是多少？"),  # place for place
     # every place of the follow-up replaces every place of the subject, not just the first
     ("南川省石楠县呢？", ["北岭省岚峪县的总人口有多少？"], "南川省石楠县的总人口有多少？"),

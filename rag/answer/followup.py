@@ -123,7 +123,10 @@ class Resolver:
         reps: list[tuple[Span, str]] = []
         indicator = new.residual() if new.ellipsis else " ".join(i.text for i in new.indicators)
         target = _indicator_target(prev) if indicator else None
-        if target is not None and prev.lang == "zh" and prev.asks and target.end <= prev.asks[0].start:
+        if target is not None and prev.lang == "zh":
+            target = _word_in_run(prev.text, target, indicator)  # 钢铁超低排放改造 + 水泥呢 -> 钢铁 only
+        if target is not None and prev.lang == "zh" and prev.asks and target.end <= prev.asks[0].start \
+                and _is_run(prev, target):  # a whole run: the focused question
             clause = re.match(r"[^？?。！!]*[？?。！!]*", prev.text[target.end :]).group(0)  # the first question only
             return self._focused(prev, new, indicator, target, clause)
         if new.subject:
@@ -260,6 +263,36 @@ def _indicator_insert(prev: Slots, indicator: str) -> tuple[Span, str]:
     ask = prev.asks[0].start if prev.asks else len(prev.text)
     at = ask if prev.lang == "zh" else len(prev.text.rstrip("?？ "))
     return Span(at, at, ""), indicator if prev.lang == "zh" else f" {indicator}"
+
+
+_MEASURE_HEAD = re.compile(r"[率量度数额比值]$")  # 覆盖率, 蓄积量: what is measured of a thing
+
+
+def _word_kind(word: str, flag: str) -> str:
+    return "measure" if _MEASURE_HEAD.search(word) else flag[:1]
+
+
+def _word_in_run(text: str, run: Span, indicator: str) -> Span:
+    """The one word of the previous indicator run that a one-word indicator stands in for:
+    the word of its kind ("水泥" for "钢铁" in "钢铁超低排放改造", both nouns; "草原" for "森林"
+    in "森林覆盖率", not the measure 覆盖率). The whole run when the new indicator is several
+    words, or when no single word of its kind is there."""
+    from ..gazetteer import _tokens
+
+    new = _tokens(indicator)
+    words = _tokens(run.text)
+    if len(new) != 1 or len(words) < 2:
+        return run
+    kind = _word_kind(new[0][0], new[0][1])
+    same = [(w, at) for w, flag, at in words if _word_kind(w, flag) == kind]
+    if len(same) != 1:
+        return run
+    word, at = same[0]
+    return Span(run.start + at, run.start + at + len(word), word)
+
+
+def _is_run(prev: Slots, span: Span) -> bool:
+    return any(r.start == span.start and r.end == span.end for r in prev.indicators)
 
 
 def _indicator_target(prev: Slots) -> Span | None:
