@@ -115,6 +115,64 @@ def proper_nouns() -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def char_readings() -> dict[str, frozenset[str]]:
+    """Each Chinese character's toneless pinyin readings, from the dictionary's one-character
+    entries (万 -> {"wan", "mo"})."""
+    path = _dictionary_file()
+    out: dict[str, set[str]] = defaultdict(set)
+    if path is not None:
+        line_re = re.compile(r"^\S+ (\S) \[([A-Za-z:]+)\d\]")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                m = line_re.match(line)
+                if m:
+                    out[m.group(1)].add(m.group(2).lower().replace("u:", "v"))
+    return {ch: frozenset(r) for ch, r in out.items()}
+
+
+_PINYIN_CACHE: list = [None, {}]  # (the vocabulary, its index): one corpus at a time
+
+
+def pinyin_index(vocabulary: set[str]) -> dict[str, list[str]]:
+    """Toneless pinyin spellings of the corpus's words of two to four characters ("yanghu" ->
+    洋湖, "wanshan" -> 万山): how an English question writes a Chinese name the dictionary
+    does not gloss. Built once per vocabulary, from whatever corpus is indexed."""
+    if _PINYIN_CACHE[0] is not vocabulary:  # the very object (it is held, so its id is never reused)
+        readings = char_readings()
+        index: dict[str, list[str]] = defaultdict(list)
+        for word in vocabulary:
+            if 2 <= len(word) <= 4 and all(ch in readings for ch in word):
+                spellings = [""]
+                for ch in word:
+                    spellings = [s + r for s in spellings for r in readings[ch]][:16]
+                for spelling in spellings:
+                    index[spelling].append(word)
+        _PINYIN_CACHE[:] = [vocabulary, dict(index)]
+    return _PINYIN_CACHE[1]
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """The dictionary's words that are not names (完善, not 万山): a pinyin spelling in an English
+    question names something, so these are not what it spells."""
+    path = _dictionary_file()
+    if path is None:
+        return frozenset()
+    names = proper_nouns()
+    line_re = re.compile(r"^\S+ (\S+) ")
+    with open(path, encoding="utf-8") as f:
+        return frozenset(m.group(1) for line in f if (m := line_re.match(line)) and m.group(1) not in names)
+
+
+def _pinyin_name(word: str, pinyin: dict[str, list[str]]) -> list[str] | None:
+    """The corpus names a word spells in pinyin ("yanghu" -> 洋湖), if it spells any."""
+    if len(word) < 4 or not re.fullmatch(r"[a-z]+", word):
+        return None
+    common = common_words()
+    return sorted((w for w in pinyin.get(word, []) if w not in common), key=len, reverse=True)[:3] or None
+
+
 def _english_words(question: str) -> list[str]:
     return re.findall(r"[a-z0-9][a-z0-9.\-]*", question.lower().replace("'s", ""))
 
@@ -133,7 +191,9 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
     phrase with none is dropped.
     """
     index = english_index()
-    words = _split_unknown([w.strip(".-") for w in _english_words(question)], index)
+    pinyin = pinyin_index(vocabulary) if vocabulary else {}
+    words = [w.strip(".-") for w in _english_words(question)]
+    words = [w for word in words for w in ([word] if _pinyin_name(word, pinyin) else _split_unknown([word], index))]
     groups: list[list[str]] = []
     i = 0
     while i < len(words):
@@ -144,10 +204,14 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
             if re.fullmatch(r"[\d.]+", phrase):
                 continue
             candidates = _lookup(index, words[i : i + n])
+            if candidates is None and n == 1:
+                candidates = _pinyin_name(phrase, pinyin)
             if candidates is None:
                 continue
             if vocabulary is not None:
                 candidates = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
+                if not candidates and n == 1:  # the dictionary's name is not the corpus's (万山特区: 万山)
+                    candidates = _pinyin_name(phrase, pinyin) or []
             candidates = list(dict.fromkeys(candidates))[:per_phrase]
             if candidates:
                 groups.append(candidates)

@@ -34,3 +34,15 @@ def test_words_the_dictionary_lacks_are_read_in_parts():
     hyphenated = translate_groups("What is the forest-and-grass coverage?")
     assert any("林" in g for g in hyphenated) and any("覆盖率" in g for g in hyphenated)
     assert translate_groups("How many zero-carbon parks?") == [["零碳园区"]]  # a known compound stays whole
+
+
+def test_a_name_written_in_pinyin_is_found_among_the_corpus_words():
+    """English questions write Chinese names in pinyin. A name the dictionary does not gloss
+    ("Lanyu") or glosses as something the corpus does not use is matched by its spelling
+    against the corpus's words; a common word with the same spelling is not a name."""
+    from rag.translate import translate_groups
+
+    vocabulary = {"岚峪", "湖区", "再生", "水厂", "完善", "设计", "能力"}
+    groups = translate_groups("What is the design capacity of the Lanyu water plant?", vocabulary)
+    assert ["岚峪"] in groups
+    assert not any("完善" in g for g in translate_groups("How has Wanshan changed?", vocabulary))
