@@ -32,6 +32,8 @@ def resolve(question, *history, related=None):
     # a one-word indicator stands in for the word of its kind, not the whole run
     ("水泥呢？", ["北岭省对钢铁超低排放改造有什么时间要求？"], "北岭省对水泥超低排放改造有什么时间要求？"),
     ("草原呢？", [Q], "北岭省2030年草原覆盖率目标是多少？"),  # the thing, not the measure 覆盖率
+    # 这/这个 before a noun is that thing of the previous subject, not the previous topic
+    ("这个园区总共投资多少？", ["岚峪零碳产业园的光伏一年能发多少电？"], "岚峪零碳产业园园区总共投资多少？"),
     ("南川省呢？", [Q], "南川省2030年森林覆盖率目标是多少？"),  # place for place
     # every place of the follow-up replaces every place of the subject, not just the first
     ("南川省石楠县呢？", ["北岭省岚峪县的总人口有多少？"], "南川省石楠县的总人口有多少？"),

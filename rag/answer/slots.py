@@ -65,6 +65,7 @@ class Slots:
     asks: list[Span] = field(default_factory=list)
     indicators: list[Span] = field(default_factory=list)  # runs of content words
     ellipsis: bool = False  # "…呢？", "And …?" without a question word: the predicate is the previous one's
+    determiners: set[int] = field(default_factory=set)  # starts of 这/那个 before a noun ("这个园区"): a subject
     explain: bool = False  # why / how
 
     @property
@@ -78,7 +79,8 @@ class Slots:
 
     @property
     def topic_anaphor(self) -> bool:
-        return any(a.text in ZH_TOPIC_ANAPHORS or a.text.lower() in EN_TOPIC_ANAPHORS for a in self.anaphors)
+        return any((a.text in ZH_TOPIC_ANAPHORS and a.start not in self.determiners) or a.text.lower() in EN_TOPIC_ANAPHORS
+                   for a in self.anaphors)
 
     @property
     def place_anaphor(self) -> bool:
@@ -134,9 +136,11 @@ def _parse_zh(text: str, gazetteer: Gazetteer) -> Slots:
     s = Slots(text, "zh", subject=subject, years=_year_spans(text))
     s.lead = _zh_lead(tokens)
     named = _covered(s.subject) | _covered(s.years) | (_covered([s.lead]) if s.lead else set())
-    for word, flag, start in tokens:
+    for i, (word, flag, start) in enumerate(tokens):
         if start in named:
             continue
+        if word in ZH_TOPIC_ANAPHORS and i + 1 < len(tokens) and tokens[i + 1][1].startswith("n"):
+            s.determiners.add(start)  # "这个园区", "这茶叶产业": that thing of the previous subject
         if word in ZH_ANAPHORS or (_ZH_DEMONSTRATIVE.match(word) and flag.startswith("r")):
             end = start + len(word) + (word in ("他们", "她们") and text[start + len(word) : start + len(word) + 1] == "家")
             s.anaphors.append(Span(start, end, text[start:end]))  # 他们家: "their company"
