@@ -34,6 +34,7 @@ def resolve(question, *history, related=None):
     ("草原呢？", [Q], "北岭省2030年草原覆盖率目标是多少？"),  # the thing, not the measure 覆盖率
     # 这/这个 before a noun is that thing of the previous subject, not the previous topic
     ("这个园区总共投资多少？", ["岚峪零碳产业园的光伏一年能发多少电？"], "岚峪零碳产业园园区总共投资多少？"),
+    ("它的森林覆盖率呢？", ["岚峪县的农户一年能增加多少收入？"], "岚峪县森林覆盖率是多少？"),  # the rate, not 多少收入
     ("南川省呢？", [Q], "南川省2030年森林覆盖率目标是多少？"),  # place for place
     # every place of the follow-up replaces every place of the subject, not just the first
     ("南川省石楠县呢？", ["北岭省岚峪县的总人口有多少？"], "南川省石楠县的总人口有多少？"),
@@ -78,6 +79,8 @@ def test_english_follow_ups():
 
 def test_english_after_chinese_goes_through_the_dictionary():
     assert resolve("And in 2025?", Q).text == "北岭省2025年森林覆盖率目标是多少？"
+    assert resolve("What about by 2035?", Q).text == "北岭省2035年森林覆盖率目标是多少？"  # "by" is no indicator
+    assert resolve("And by the end of 2025?", Q).text == "北岭省2025年森林覆盖率目标是多少？"
     assert resolve("What about wetlands?", Q).text == "北岭省2030年湿地目标是多少？"
     mixed = resolve("By when does it plan to run on renewable power?", "岚峪零碳产业园的光伏一年能发多少电？").text
     assert mixed == "By when does 岚峪零碳产业园 plan to run on renewable power?"

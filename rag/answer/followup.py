@@ -142,6 +142,8 @@ class Resolver:
             span, text = self._subject_edit(prev, new)
             subject = prev.text[run[0].start : span.start] + text + prev.text[span.end : run[-1].end] if run else text
         years = "".join(f"{y.text}年" for y in (new.years or prev.years))
+        if _MEASURE_HEAD.search(indicator) and re.search(r"多少[\u4e00-\u9fff]", ask):
+            ask = "是多少？"  # "…带来多少收入？" + "公路硬化率呢？": the rate, not 多少收入
         return f"{subject}{years}{indicator}{_MEASURE_ASK.sub('多少', ask)}"
 
     def compose(self, prev: Slots, new: Slots) -> str:

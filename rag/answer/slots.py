@@ -115,7 +115,8 @@ class Slots:
             rest = re.sub(r"呢|[？?。！!]+", "", rest)
             return re.sub(r"^[的，,、\s]+|[的，,、\s]+$", "", rest)
         rest = re.sub(r"[?!.]+\s*$", "", rest)
-        rest = re.sub(r"^\s*(?:in|for|of|at|the|'s)\b\s*|\s+(?:in|for|of|at)\s*$", "", rest.strip(), flags=re.I)
+        rest = re.sub(r"^\s*(?:(?:in|for|of|at|by|until|before|the|end of|'s)\b\s*)+|\s+(?:in|for|of|at|by)\s*$", "",
+                      rest.strip(), flags=re.I)
         return rest.strip(" ,'’")
 
 
