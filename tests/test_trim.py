@@ -43,3 +43,30 @@ def test_clause_signals_follow_the_question():
 def test_the_packaged_weights_load_and_match_the_features():
     trimmer = ClauseTrimmer.load()
     assert len(trimmer.coef) == len(TRIM_FEATURES) and "default" in trimmer.margins
+
+
+def test_the_narrowest_window_that_nearly_scores_as_well_is_the_answer():
+    """Two sentences won, but one of them alone scores 0.8 of the pair: with a ratio of 0.8
+    that sentence is the answer; with 0.9 the pair stays. Windows of other passages never count."""
+    from types import SimpleNamespace
+
+    from rag.answer.extractive import shortest_sufficient
+
+    chunk, other = SimpleNamespace(chunk_id="a"), SimpleNamespace(chunk_id="b")
+    cand = lambda c, s, e, n, score: SimpleNamespace(chunk=c, start=s, end=e, sentences=n, score=score)  # noqa: E731
+    pair, first, second = cand(chunk, 0, 40, 2, 0.50), cand(chunk, 0, 20, 1, 0.30), cand(chunk, 20, 40, 1, 0.40)
+    elsewhere = cand(other, 0, 20, 1, 0.49)
+    found = [pair, elsewhere, second, first]
+    assert shortest_sufficient(pair, found, 0.8) is second
+    assert shortest_sufficient(pair, found, 0.9) is pair
+    assert shortest_sufficient(second, found, 0.5) is second  # one sentence is as narrow as it gets
+
+
+def test_the_window_ratios_are_fitted_per_language():
+    import json
+
+    from rag.answer.extractive import WINDOW_RATIOS
+
+    data = json.loads(WINDOW_RATIOS.read_text(encoding="utf-8"))
+    assert set(data["ratio"]) == {"zh", "en"} and all(0 < r <= 1 for r in data["ratio"].values())
+    assert data["meta"]["command"] == "python eval/fit_window.py"

@@ -11,6 +11,7 @@ fitted on the dev split), it refuses and says what the documents do give.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from index.store import IndexStore
 
@@ -20,10 +21,13 @@ from ..text import NUMBER_RE, SPEECH_VERB, clause_spans, sentence_spans
 from ..types import Answer, Chunk, Citation, Hit
 from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, TermRarity
-from .scorer import SpanScorer
+from .scorer import SpanScorer, read_fitted
 from .trim import ClauseTrimmer
 from .units import measure_note
 from .verify import unsupported_numbers
+
+
+WINDOW_RATIOS = Path(__file__).resolve().parent / "window.json"
 
 
 class ExtractiveAnswerer:
@@ -35,6 +39,7 @@ class ExtractiveAnswerer:
         self.builder = FeatureBuilder(store.documents, sentence_vectors, rarity=rarity)
         self._scorer = scorer
         self._trimmer = None
+        self._window_ratios: dict[str, float] | None = None
 
     @property
     def scorer(self) -> SpanScorer:
@@ -42,6 +47,15 @@ class ExtractiveAnswerer:
         if self._scorer is None:
             self._scorer = SpanScorer.load()
         return self._scorer
+
+    @property
+    def window_ratios(self) -> dict[str, float]:
+        """Per language, how close a narrower window must score to the best to be answered
+        instead (``shortest_sufficient``); fitted by ``eval/fit_window.py``."""
+        if self._window_ratios is None:
+            self._window_ratios = {k: float(v) for k, v in read_fitted(WINDOW_RATIOS, "window ratios",
+                                                                       "eval/fit_window.py")["ratio"].items()}
+        return self._window_ratios
 
     @property
     def trimmer(self) -> ClauseTrimmer:
@@ -80,6 +94,7 @@ class ExtractiveAnswerer:
             refusal = self.refusal(query, hits, self._other_years(query, found))
             refusal.notes.append(why)
             return refusal
+        best = shortest_sufficient(best, found, self.window_ratios.get(query.lang, 1.0))
         span_start, span_end = self.trimmer.span(query, best, lambda t: self.builder.idf.of(t)[0])
         if query.expects == "explain":
             span_start, span_end = _with_antecedent(best.chunk.text, span_start, span_end)
@@ -147,6 +162,18 @@ class ExtractiveAnswerer:
                         f"(they only cover {', '.join(map(str, other_years[:4]))}).")
             text += " The closest passages are listed below."
         return Answer(query.text, text, True, [], hits, lang=query.answer_lang)
+
+
+def shortest_sufficient(best: Candidate, found: list[Candidate], ratio: float) -> Candidate:
+    """The narrowest window inside the best one that scores at least ``ratio`` of it: two or three
+    sentences are the answer only when one does not nearly do. A wide window often wins on the
+    model's similarity alone (English questions most), while its best sentence says the same."""
+    inside = [c for c in found if c.chunk.chunk_id == best.chunk.chunk_id and best.start <= c.start
+              and c.end <= best.end and c.sentences < best.sentences and c.score >= ratio * best.score]
+    if not inside:
+        return best
+    fewest = min(c.sentences for c in inside)
+    return max((c for c in inside if c.sentences == fewest), key=lambda c: c.score)
 
 
 def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:
