@@ -2,7 +2,8 @@
 
 The span scorer may pick two or three sentences where one of them says it all: its similarity
 grows with the text, most for English questions. ``shortest_sufficient`` answers with the
-narrowest window inside the best one that scores at least RATIO of it. Per language, RATIO is
+narrowest window inside the best one that scores at least RATIO of it and still holds the kind
+of answer asked (a figure, a date, a reason). Per language, RATIO is
 the value of the grid under which the most answerable dev questions (eval/user_questions.jsonl,
 split dev) are answered accurately and concisely; ties go to the smaller ratio (shorter answers).
 The test split and the regression set are never read here.

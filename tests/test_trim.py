@@ -53,13 +53,16 @@ def test_the_narrowest_window_that_nearly_scores_as_well_is_the_answer():
     from rag.answer.extractive import shortest_sufficient
 
     chunk, other = SimpleNamespace(chunk_id="a"), SimpleNamespace(chunk_id="b")
-    cand = lambda c, s, e, n, score: SimpleNamespace(chunk=c, start=s, end=e, sentences=n, score=score)  # noqa: E731
+    cand = lambda c, s, e, n, score, ok=1.0: SimpleNamespace(chunk=c, start=s, end=e, sentences=n, score=score,  # noqa: E731
+                                                             features={"type_ok": ok})
     pair, first, second = cand(chunk, 0, 40, 2, 0.50), cand(chunk, 0, 20, 1, 0.30), cand(chunk, 20, 40, 1, 0.40)
     elsewhere = cand(other, 0, 20, 1, 0.49)
     found = [pair, elsewhere, second, first]
     assert shortest_sufficient(pair, found, 0.8) is second
     assert shortest_sufficient(pair, found, 0.9) is pair
     assert shortest_sufficient(second, found, 0.5) is second  # one sentence is as narrow as it gets
+    no_date = cand(chunk, 20, 40, 1, 0.45, ok=0.0)  # scores well, but lacks the date the pair holds
+    assert shortest_sufficient(pair, [pair, no_date, first], 0.5) is first
 
 
 def test_the_window_ratios_are_fitted_per_language():

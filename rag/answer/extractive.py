@@ -165,11 +165,14 @@ class ExtractiveAnswerer:
 
 
 def shortest_sufficient(best: Candidate, found: list[Candidate], ratio: float) -> Candidate:
-    """The narrowest window inside the best one that scores at least ``ratio`` of it: two or three
-    sentences are the answer only when one does not nearly do. A wide window often wins on the
-    model's similarity alone (English questions most), while its best sentence says the same."""
+    """The narrowest window inside the best one that scores at least ``ratio`` of it and still holds
+    the kind of answer asked (a figure, a date): two sentences are the answer only when one does
+    not nearly do. A wide window often wins on the model's similarity alone (English questions
+    most), while its best sentence says the same."""
+    kind_held = best.features.get("type_ok", 0.0)  # the narrower window must still hold a figure, a date…
     inside = [c for c in found if c.chunk.chunk_id == best.chunk.chunk_id and best.start <= c.start
-              and c.end <= best.end and c.sentences < best.sentences and c.score >= ratio * best.score]
+              and c.end <= best.end and c.sentences < best.sentences and c.score >= ratio * best.score
+              and c.features.get("type_ok", 0.0) >= kind_held]
     if not inside:
         return best
     fewest = min(c.sentences for c in inside)
