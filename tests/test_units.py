@@ -55,6 +55,12 @@ def test_a_span_of_another_measure_does_not_answer():
     assert not wrong_measure(analyze("小镇一年能来多少游客？"), "2016年，小镇接待游客30万人次")
 
 
+def test_a_share_of_the_asked_amount_answers_it():
+    query = analyze("高新区贡献了多少GDP和税收？")
+    assert not wrong_measure(query, "以全市1.1%的土地贡献了近12%的GDP、25%的税收")
+    assert wrong_measure(query, "园区企业研发投入强度达到8%")  # a share of something else
+
+
 def test_a_count_is_counted_in_its_own_classifier():
     query = analyze("去年全国新能源车一共卖了多少辆？")
     assert wrong_measure(query, "全国新增新能源汽车相关企业超过6.8万家")  # firms, not cars

@@ -103,7 +103,15 @@ def wrong_measure(query: Query, text: str) -> bool:
     if not asked:
         return False
     figures = _given(query, text)
+    if any(_share_of(m, text) for m in asked):  # "贡献了近12%的GDP": a part of the asked amount
+        return False
     return bool(figures) and not any(_agree(g, a) for g in figures for a in asked)
+
+
+def _share_of(measure: str, text: str) -> bool:
+    """Whether the text states a share of the asked indicator ("近12%的GDP", "25%的税收")."""
+    pattern = _IMPLIED.get(measure)
+    return bool(pattern) and re.search(rf"[%％]\s*的?\s*(?:{pattern})", text, re.I) is not None
 
 
 def states_asked_measure(asked: set[str], text: str) -> bool:
