@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,13 +59,24 @@ def _dictionary_file() -> Path | None:
     return path if path.is_file() else None
 
 
+@dataclass(frozen=True)
+class _Dictionary:
+    index: dict[str, list[str]]  # english gloss -> simplified words
+    names: dict[str, str]  # simplified word -> "place" | "name"
+    readings: dict[str, frozenset[str]]  # character -> toneless pinyin readings
+    words: frozenset[str]  # every simplified headword
+
+
 @lru_cache(maxsize=1)
-def english_index() -> dict[str, list[str]]:
-    """English gloss (lower case) -> simplified Chinese words whose definition is exactly that gloss."""
+def _dictionary() -> _Dictionary:
+    """CC-CEDICT read once, in one pass, into everything the translation needs."""
     index: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, str] = {}
+    readings: dict[str, set[str]] = defaultdict(set)
+    words: set[str] = set()
     path = _dictionary_file()
     if path is not None:
-        line_re = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/$")
+        line_re = re.compile(r"^\S+ (\S+) \[([^\]]*)\] /(.*)/$")
         with open(path, encoding="utf-8") as f:
             for line in f:
                 if line.startswith("#"):
@@ -72,72 +84,72 @@ def english_index() -> dict[str, list[str]]:
                 m = line_re.match(line.rstrip("\n"))
                 if not m:
                     continue
-                simplified, glosses = m.groups()
-                for gloss in glosses.split("/"):
-                    gloss = re.sub(r"\([^)]*\)|\[[^\]]*\]", "", gloss).strip().lower()
-                    gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
-                    if gloss and len(gloss) < 40 and not gloss.startswith(("cl:", "variant of", "see ", "abbr.", "surname")):
-                        index[gloss].append(simplified)
-                    # "Gansu province, abbr. ..." -> also index the head before the comma
-                    head = gloss.split(",")[0].strip()
-                    if head and head != gloss and len(head) < 40:
-                        index[head].append(simplified)
-                    # place names: "gansu province" is also just "gansu"
-                    place = re.match(r"^([a-z][a-z' -]+?)(?: [a-z]+)?? (province|municipality|city|county|"
-                                     r"autonomous region|autonomous prefecture|autonomous county|prefecture)\b", gloss)
-                    if place:
-                        index[place.group(1).strip()].append(simplified)
-    for phrase, words in GLOSSARY.items():
-        index[phrase] = list(words) + index.get(phrase, [])
-    return dict(index)
+                simplified, pinyin, glosses = m.groups()
+                words.add(simplified)
+                _index_glosses(index, simplified, glosses)
+                _note_name(names, simplified, glosses.split("/")[0])
+                syllable = re.fullmatch(r"([A-Za-z:]+)\d", pinyin)
+                if len(simplified) == 1 and syllable:
+                    readings[simplified].add(syllable.group(1).lower().replace("u:", "v"))
+    for phrase, ws in GLOSSARY.items():
+        index[phrase] = list(ws) + index.get(phrase, [])
+    return _Dictionary(dict(index), names, {ch: frozenset(r) for ch, r in readings.items()}, frozenset(words))
+
+
+def _index_glosses(index: dict[str, list[str]], simplified: str, glosses: str) -> None:
+    for gloss in glosses.split("/"):
+        gloss = re.sub(r"\([^)]*\)|\[[^\]]*\]", "", gloss).strip().lower()
+        gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
+        if gloss and len(gloss) < 40 and not gloss.startswith(("cl:", "variant of", "see ", "abbr.", "surname")):
+            index[gloss].append(simplified)
+        # "Gansu province, abbr. ..." -> also index the head before the comma
+        head = gloss.split(",")[0].strip()
+        if head and head != gloss and len(head) < 40:
+            index[head].append(simplified)
+        # place names: "gansu province" is also just "gansu"
+        place = re.match(r"^([a-z][a-z' -]+?)(?: [a-z]+)?? (province|municipality|city|county|"
+                         r"autonomous region|autonomous prefecture|autonomous county|prefecture)\b", gloss)
+        if place:
+            index[place.group(1).strip()].append(simplified)
 
 
 _PLACE_GLOSS = re.compile(r"\b(province|city|county|prefecture|district|capital|municipality|region|town|township|"
                           r"village|river|lake|mountain|island|port|country|banner|league)\b", re.I)
 
 
-@lru_cache(maxsize=1)
+def _note_name(names: dict[str, str], simplified: str, first_gloss: str) -> None:
+    """A word whose first gloss is a proper name ("Beijing, capital of …") is a name; a place
+    when the gloss says province, city, county, river …"""
+    if re.match(r"[A-Z][a-z]", first_gloss) and not first_gloss.startswith(("CL:", "Taiwan pr")):
+        kind = "place" if _PLACE_GLOSS.search(first_gloss) else "name"
+        names[simplified] = "place" if names.get(simplified) == "place" else kind
+
+
+def english_index() -> dict[str, list[str]]:
+    """English gloss (lower case) -> simplified Chinese words whose definition is exactly that gloss."""
+    return _dictionary().index
+
+
 def proper_nouns() -> dict[str, str]:
     """Simplified words whose first dictionary gloss is a proper name ("Beijing, capital of …"),
     as "place" (the gloss says province, city, county, river …) or "name": the dictionary's own
     knowledge of which words are names, for any place or organisation."""
-    path = _dictionary_file()
-    if path is None:
-        return {}
-    out: dict[str, str] = {}
-    line_re = re.compile(r"^\S+ (\S+) \[[^\]]*\] /([^/]*)/")
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = line_re.match(line)
-            if m and re.match(r"[A-Z][a-z]", m.group(2)) and not m.group(2).startswith(("CL:", "Taiwan pr")):
-                kind = "place" if _PLACE_GLOSS.search(m.group(2)) else "name"
-                out[m.group(1)] = "place" if out.get(m.group(1)) == "place" else kind
-    return out
+    return _dictionary().names
 
 
-@lru_cache(maxsize=1)
 def char_readings() -> dict[str, frozenset[str]]:
     """Each Chinese character's toneless pinyin readings, from the dictionary's one-character
     entries (万 -> {"wan", "mo"})."""
-    path = _dictionary_file()
-    out: dict[str, set[str]] = defaultdict(set)
-    if path is not None:
-        line_re = re.compile(r"^\S+ (\S) \[([A-Za-z:]+)\d\]")
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                m = line_re.match(line)
-                if m:
-                    out[m.group(1)].add(m.group(2).lower().replace("u:", "v"))
-    return {ch: frozenset(r) for ch, r in out.items()}
+    return _dictionary().readings
 
 
 _PINYIN_CACHE: list = [None, {}]  # (the vocabulary, its index): one corpus at a time
 
 
 def pinyin_index(vocabulary: set[str]) -> dict[str, list[str]]:
-    """Toneless pinyin spellings of the corpus's words of two to four characters ("yanghu" ->
-    洋湖, "wanshan" -> 万山): how an English question writes a Chinese name the dictionary
-    does not gloss. Built once per vocabulary, from whatever corpus is indexed."""
+    """Toneless pinyin spellings of the corpus's words of two to four characters ("lanyu" ->
+    岚峪): how an English question writes a Chinese name the dictionary does not gloss. Built
+    once per vocabulary, from whatever corpus is indexed."""
     if _PINYIN_CACHE[0] is not vocabulary:  # the very object (it is held, so its id is never reused)
         readings = char_readings()
         index: dict[str, list[str]] = defaultdict(list)
@@ -154,19 +166,14 @@ def pinyin_index(vocabulary: set[str]) -> dict[str, list[str]]:
 
 @lru_cache(maxsize=1)
 def common_words() -> frozenset[str]:
-    """The dictionary's words that are not names (完善, not 万山): a pinyin spelling in an English
-    question names something, so these are not what it spells."""
-    path = _dictionary_file()
-    if path is None:
-        return frozenset()
-    names = proper_nouns()
-    line_re = re.compile(r"^\S+ (\S+) ")
-    with open(path, encoding="utf-8") as f:
-        return frozenset(m.group(1) for line in f if (m := line_re.match(line)) and m.group(1) not in names)
+    """The dictionary's words that are not names (完善, not a place): a pinyin spelling in an
+    English question names something, so these are not what it spells."""
+    d = _dictionary()
+    return frozenset(w for w in d.words if w not in d.names)
 
 
 def _pinyin_name(word: str, pinyin: dict[str, list[str]]) -> list[str] | None:
-    """The corpus names a word spells in pinyin ("yanghu" -> 洋湖), if it spells any."""
+    """The corpus names a word spells in pinyin ("lanyu" -> 岚峪), if it spells any."""
     if len(word) < 4 or not re.fullmatch(r"[a-z]+", word):
         return None
     common = common_words()
@@ -210,7 +217,7 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
                 continue
             if vocabulary is not None:
                 candidates = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
-                if not candidates and n == 1:  # the dictionary's name is not the corpus's (万山特区: 万山)
+                if not candidates and n == 1:  # the dictionary's name is not the corpus's (XX特区: XX)
                     candidates = _pinyin_name(phrase, pinyin) or []
             candidates = list(dict.fromkeys(candidates))[:per_phrase]
             if candidates:
