@@ -65,14 +65,14 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 _OPENERS, _CLOSERS_Q = "“‘《（(「『【", "”’》）)」』】"
 
 
-# who spoke: "宋雨燕说。" after the quote, or "刘怀平认为," before the view (a speech verb, then
+# who spoke: "赵明说。" after the quote, or "钱红认为," before the view (a speech verb, then
 # what was said); general Chinese reporting verbs
 SPEECH_VERB = r"(?:说|表示|认为|指出|强调|介绍|坦言|透露|提到|告诉记者)"
 _ATTRIBUTION = re.compile(rf"^[\u4e00-\u9fff·]{{2,12}}{SPEECH_VERB}[。！!]?$")
 
 
 def is_attribution(sentence: str) -> bool:
-    """A sentence that only says who spoke ("宋雨燕说。"): the words are in the quote before it."""
+    """A sentence that only says who spoke ("赵明说。"): the words are in the quote before it."""
     return bool(_ATTRIBUTION.match(sentence.strip()))
 
 

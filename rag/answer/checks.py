@@ -12,7 +12,7 @@ import re
 from typing import Callable
 
 from ..conversation import Turn, unnamed_subject
-from ..gazetteer import Gazetteer, place_stem
+from ..gazetteer import Gazetteer, Mention, place_stem
 from ..query import Query
 from ..text import normalize
 from ..types import Answer, Chunk, Citation, Document, Hit
@@ -25,6 +25,7 @@ class AnswerChecks:
     def __init__(self, answerer, analyze: Callable[[str], Query], gazetteer: Gazetteer | None = None):
         self.answerer, self.analyze = answerer, analyze  # the extractive answerer of the index asked
         self.gazetteer = gazetteer  # the places mined from that index's corpus
+        self._parsed: tuple[Query, list[Mention]] | None = None  # the question's names, parsed once
 
     def apply(self, answer: Answer, query: Query, hits: list[Hit], res: Resolution | None,
               previous: Turn | None) -> Answer:
@@ -45,13 +46,23 @@ class AnswerChecks:
 
     def _another_subject(self, query: Query, hits: list[Hit], asked: str, other: str | None) -> Answer:
         """A refusal saying the closest passage is about ``other``, not the ``asked`` subject."""
+        if other:
+            return self._refused(query, hits, f"最接近的段落讲的是{other}，不是{asked}",
+                                 f"the closest passage is about {other}, not {asked}")
+        return self._refused(query, hits, f"最接近的段落没有提到{asked}", f"the closest passage does not mention {asked}")
+
+    def _refused(self, query: Query, hits: list[Hit], zh: str, en: str) -> Answer:
+        """The refusal with the closest passages, and a note in the asker's language saying why."""
         refusal = self.answerer.refusal(query, hits, [])
-        if refusal.lang == "zh":
-            refusal.notes.append(f"最接近的段落讲的是{other}，不是{asked}" if other else f"最接近的段落没有提到{asked}")
-        else:
-            refusal.notes.append(f"the closest passage is about {other}, not {asked}" if other
-                                 else f"the closest passage does not mention {asked}")
+        refusal.notes.append(zh if refusal.lang == "zh" else en)
         return refusal
+
+    def _names(self, query: Query) -> list[Mention]:
+        """The places and organisations a Chinese question names (gazetteer mentions), parsed
+        once for the checks that need them."""
+        if self._parsed is None or self._parsed[0] is not query:
+            self._parsed = (query, parse(query.text, self.gazetteer, "zh").subject)
+        return self._parsed[1]
 
     def place(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
         """A Chinese question naming a place ("石楠县的森林蓄积量…"), answered from a passage set
@@ -61,8 +72,7 @@ class AnswerChecks:
         岚峪县 passes, and so does a passage whose scene names no place at all."""
         if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
             return answer
-        names = [m.text for m in parse(query.text, self.gazetteer, "zh").subject
-                 if m.kind == "place" and m.text not in ZH_SCOPES]
+        names = [m.text for m in self._names(query) if m.kind == "place" and m.text not in ZH_SCOPES]
         if not names:
             return answer
         scene = "\n".join(self._scene(c.chunk) for c in answer.citations)
@@ -104,7 +114,7 @@ class AnswerChecks:
 
     def code(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
         """A grade code the question names (5A, 3D) that the cited passage and its scene never
-        name: "六盘水有几个5A景区？" is not answered by "4A级景区11个". Codes are not paraphrased,
+        name: "石楠市有几个5A景区？" is not answered by "4A级景区11个". Codes are not paraphrased,
         so their absence says the passage is about something else, unlike a missing word."""
         codes = {c for c in _CODE.findall(query.text.lower()) if not _NOT_CODE.fullmatch(c)}
         if not codes or answer.refused or not answer.citations:
@@ -113,29 +123,25 @@ class AnswerChecks:
         missing = sorted(c for c in codes if normalize(c) not in scene.replace(" ", ""))
         if not missing:
             return answer
-        refusal = self.answerer.refusal(query, hits, [])
-        named = "、".join(m.upper() for m in missing)
-        refusal.notes.append(f"最接近的段落没有提到{named}" if refusal.lang == "zh"
-                             else f"the closest passage does not mention {named}")
-        return refusal
+        return self._another_subject(query, hits, "、".join(m.upper() for m in missing), None)
 
     def sibling(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
         """A Chinese question naming an organisation or area of some kind ("长江流域") answered
         with a sentence that names another of the same kind ("黄河流域…5607个排污口") and nothing
         of the asked one is about the other: refused, naming it. Only the cited sentence counts.
-        Users paraphrase names ("文旅投资集团" for 仙女湖旅游投资集团), so two characters in a row
+        Users paraphrase names ("文旅投资集团" for 丰源旅游投资集团), so two characters in a row
         of what tells the name from its kind (投资), or a short form (工信部 for 工业和信息化部),
         keep the answer."""
         if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
             return answer
-        asked = [m.text for m in parse(query.text, self.gazetteer, "zh").subject
+        asked = [m.text for m in self._names(query)
                  if len(m.text) >= 4 and not place_stem(m.text)]  # a province or county: the place check's
         sentence = "".join(c.sentence for c in answer.citations)
         found = [m.text for m in self.gazetteer.mentions(sentence)]
         for name in asked:
             stem = name[:-2]  # what tells it from its kin: 长江 of 长江流域
             if any(stem[i:i + 2] in sentence for i in range(len(stem) - 1)) or any(_short_for(name, f) for f in found):
-                continue  # named, in part (温州 of 德力西温州基地) or in short
+                continue  # named, in part (青石 of 岚峪青石基地) or in short
             kin = [f for f in found if f[-2:] == name[-2:] and f != name]
             if kin:
                 return self._another_subject(query, hits, name, kin[0])
@@ -157,10 +163,8 @@ class AnswerChecks:
         sentence = normalize(" ".join(c.sentence for c in answer.citations))
         if not new or any(normalize(t) in sentence for g in new for t in g):
             return answer
-        refusal = self.answerer.refusal(query, hits, [])
-        refusal.notes.append("最接近的段落只回答了上一个问题" if refusal.lang == "zh"
-                             else "the closest passage only answers the previous question")
-        return refusal
+        return self._refused(query, hits, "最接近的段落只回答了上一个问题",
+                             "the closest passage only answers the previous question")
 
     def stated_years(self, citation: Citation) -> list[int]:
         """The years a cited sentence is about: its own, else those its paragraph set before it

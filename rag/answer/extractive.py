@@ -206,7 +206,7 @@ _SPEAKER_END = re.compile(rf"{SPEECH_VERB}\s*[，,：:]?\s*$")
 
 
 def _with_speech(text: str, start: int, end: int) -> int:
-    """The end of an answer that stops at its speaker ("刘怀平认为"): the end of the sentence,
+    """The end of an answer that stops at its speaker ("钱红认为"): the end of the sentence,
     which holds what was said."""
     if not _SPEAKER_END.search(text[start:end]):
         return end

@@ -284,7 +284,7 @@ class FeatureBuilder:
                               else (sentence_spans(chunk.text), None))
             passage_norm = normalize(chunk.text)
             usable = [not (self._is_heading(ctx, chunk, s, e) or is_instruction(chunk.text[s:e])) for s, e in spans]
-            said = [is_attribution(chunk.text[s:e]) for s, e in spans]  # "宋雨燕说。" only closes a quote
+            said = [is_attribution(chunk.text[s:e]) for s, e in spans]  # "赵明说。" only closes a quote
             for first, last in windows(len(spans), query.expects):
                 if not all(usable[first : last + 1]) or said[first]:
                     continue

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..gazetteer import Gazetteer
+from ..gazetteer import Gazetteer, _tokens
 from ..query import expected_kind
 from ..conversation import reading_lang
 from .slots import ZH_ASK as ZH_ASK_RE
@@ -279,8 +279,6 @@ def _word_in_run(text: str, run: Span, indicator: str) -> Span:
     the word of its kind ("水泥" for "钢铁" in "钢铁超低排放改造", both nouns; "草原" for "森林"
     in "森林覆盖率", not the measure 覆盖率). The whole run when the new indicator is several
     words, or when no single word of its kind is there."""
-    from ..gazetteer import _tokens
-
     new = _tokens(indicator)
     words = _tokens(run.text)
     if len(new) != 1 or len(words) < 2:

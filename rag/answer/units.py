@@ -102,9 +102,9 @@ def wrong_measure(query: Query, text: str) -> bool:
     asked = asked_measures(query) if query.expects == "number" else set()  # "哪几座" asks for names
     if not asked:
         return False
-    figures = _given(query, text)
     if any(_share_of(m, text) for m in asked):  # "贡献了近12%的GDP": a part of the asked amount
         return False
+    figures = _given(query, text)
     return bool(figures) and not any(_agree(g, a) for g in figures for a in asked)
 
 
@@ -116,7 +116,7 @@ def _share_of(measure: str, text: str) -> bool:
 
 def states_asked_measure(asked: set[str], text: str) -> bool:
     """Whether the text states a figure of one of the asked measures (``asked_measures``)."""
-    return any(_agree(g, a) for g in stated_measures(text) for a in asked)
+    return bool(asked) and any(_agree(g, a) for g in stated_measures(text) for a in asked)
 
 
 def _agree(given: str, asked: str) -> bool:
