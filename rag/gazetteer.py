@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from .text import _jieba
 
-MINER_VERSION = 1  # bump when the rules change: indexes built before are re-mined
+MINER_VERSION = 2  # bump when the rules change: indexes built before are re-mined
 
 ADMIN_SUFFIX = re.compile(r"(?:特别行政区|自治区|自治州|自治县|自治旗|街道|新区|省|市|县|区|州|盟|旗|镇|乡|村)$")
 _ETHNIC = re.compile(r"^(.{2,3}?)[\u4e00-\u9fff]{1,3}族$")  # 广西壮族 -> 广西
@@ -38,6 +38,7 @@ _NAME_FLAGS = ("n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "j", "eng", "x", "m",
 _NOT_NAME = re.compile(r"^(?:\d+|[一二三四五六七八九十百千万两几多]+[^\u4e00-\u9fff]*)$|[^\w\u4e00-\u9fff]")
 _HEAD_COLON = re.compile(r"^[\s《“\"]*([\u4e00-\u9fff]{2,5})\s*[:：]")
 MAX_NAME = 16
+_FUNCTION_FLAGS = ("p", "u", "c", "r", "d", "m", "q", "x", "y", "f", "t", "e", "o", "w")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ def suffixed_places(tokens: list[tuple[str, str, int]]) -> list[tuple[int, int, 
         elif (i + 1 < len(tokens) and _is_suffix_word(tokens[i + 1][0]) and len(word) >= 2
               and _dict_tag(word) in (None, "ns", "nr", "nz", "j") and proper_place(word + tokens[i + 1][0])):
             found.append((i, i + 1, word + tokens[i + 1][0]))
+        elif (len(word) == 1 and i + 1 < len(tokens) and len(tokens[i + 1][0]) == 2 and _is_suffix_word(tokens[i + 1][0][1])
+              and not flag.startswith(_FUNCTION_FLAGS) and proper_place(word + tokens[i + 1][0])):
+            found.append((i, i + 1, word + tokens[i + 1][0]))  # 鸣 + 山乡: jieba split a name's first character off
     return found
 
 

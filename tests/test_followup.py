@@ -46,6 +46,10 @@ def resolve(question, *history, related=None):
     ("他们家的储能电站有多大？", ["岚峪零碳产业园的光伏一年能发多少电？"], "岚峪零碳产业园的储能电站有多大？"),  # 他们家: the organisation
     ("那里的云杉酒业公司，2025年固废利用率要到多少？", ["北岭省有多少家企业入选？"],
      "北岭省的云杉酒业公司，2025年固废利用率要到多少？"),  # 那里: the previous place
+    # a company or site named right after its place ("北岭" + "翠帆") is part of the subject
+    ("它的建筑垃圾分离率能到多少？", ["北岭翠帆那个产业园一年能处理多少垃圾？"], "北岭翠帆的建筑垃圾分离率能到多少？"),
+    ("它是哪一年开放的？", ["北岭金海湾有多大？"], "北岭金海湾是哪一年开放的？"),
+    ("收入增长目标呢？", ["岚峪县2026年认证面积目标是多少？"], "岚峪县2026年收入增长目标是多少？"),  # one 目标
 ])
 def test_follow_up_takes_what_it_does_not_state_from_the_previous_question(question, history, expected):
     assert resolve(question, *history).text == expected

@@ -24,6 +24,11 @@ def test_mined_names_come_from_the_text():
     assert [m.text for m in gazetteer.mentions("浙江西部")] != ["江西"]  # names only on word boundaries
 
 
+def test_a_name_jieba_splits_is_mined_whole():
+    names = mine_document("", "今年蓉山乡投资建设了污水管网。", [])  # jieba: 蓉 | 山乡
+    assert "蓉山乡" in names.places
+
+
 def test_kinds_of_areas_are_not_places():
     names = mine_document("", "推进示范区、开发区和自然保护区建设，城市建成区绿化率达到40%。", [])
     assert not set(names.places) & {"示范区", "开发区", "自然保护区", "建成区", "城市"}

@@ -144,7 +144,9 @@ class Resolver:
         years = "".join(f"{y.text}年" for y in (new.years or prev.years))
         if _MEASURE_HEAD.search(indicator) and re.search(r"多少[\u4e00-\u9fff]", ask):
             ask = "是多少？"  # "…带来多少收入？" + "公路硬化率呢？": the rate, not 多少收入
-        return f"{subject}{years}{indicator}{_MEASURE_ASK.sub('多少', ask)}"
+        ask = _MEASURE_ASK.sub("多少", ask)
+        overlap = next((k for k in range(min(len(indicator), len(ask), 4), 1, -1) if indicator.endswith(ask[:k])), 0)
+        return f"{subject}{years}{indicator}{ask[overlap:]}"  # "…增长目标" + "目标是多少？": one 目标
 
     def compose(self, prev: Slots, new: Slots) -> str:
         """Subject, years and indicator in a plain question ("固阳县" + "湿地保护率" + "是多少？")."""

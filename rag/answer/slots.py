@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..gazetteer import Gazetteer, Mention, _tokens
+from ..gazetteer import Gazetteer, Mention, _dict_tag, _tokens
 from ..query import expected_kind
 from ..text import _STOPWORDS, detect_language
 
@@ -134,6 +134,7 @@ def _parse_zh(text: str, gazetteer: Gazetteer) -> Slots:
     tokens = _tokens(text)
     scopes = [Mention(p, p + len(w), w, "place") for w, _, p in tokens if w in ZH_SCOPES]
     subject = sorted(gazetteer.mentions(text, tokens) + scopes, key=lambda m: m.start)
+    subject = sorted(subject + _name_tails(tokens, subject), key=lambda m: m.start)
     s = Slots(text, "zh", subject=subject, years=_year_spans(text))
     s.lead = _zh_lead(tokens)
     named = _covered(s.subject) | _covered(s.years) | (_covered([s.lead]) if s.lead else set())
@@ -153,6 +154,37 @@ def _parse_zh(text: str, gazetteer: Gazetteer) -> Slots:
     skip = named | _covered(s.anaphors) | _covered(s.asks)
     s.indicators = _zh_runs(tokens, skip)
     return s
+
+
+def _name_tails(tokens, subject: list[Mention]) -> list[Mention]:
+    """Proper words right after a name: the company or site the place names ("青岛" + "云帆",
+    "北岭" + "金" + "海湾"), which the gazetteer does not know when the corpus spells it
+    otherwise ("云帆“零碳”产业园"). Only words the dictionary does not know; a one-character name
+    word only before a word that is one or a place word (金 + 海湾; 高原 alone is a common noun)."""
+    ends = {m.end for m in subject if m.text not in ZH_SCOPES}
+    taken = {i for m in subject for i in range(m.start, m.end)}
+    tails: list[Mention] = []
+    for i, (word, _, start) in enumerate(tokens):
+        if start not in ends or start in taken:
+            continue
+        j = i
+        while j < len(tokens) and tokens[j][2] not in taken and _proper_tail(tokens, j):
+            j += 2 if len(tokens[j][0]) == 1 else 1  # 金 + 海湾 are one name
+        if j > i:
+            end = tokens[j - 1][2] + len(tokens[j - 1][0])
+            tails.append(Mention(start, end, "".join(t[0] for t in tokens[i:j]), "org"))
+    return tails
+
+
+def _proper_tail(tokens, j: int, after_char: bool = False) -> bool:
+    word, flag, _ = tokens[j]
+    if not re.fullmatch(r"[\u4e00-\u9fff]+", word) or word in _STOPWORDS or word in ZH_ANAPHORS:
+        return False
+    tag = _dict_tag(word)
+    if len(word) == 1:
+        return (not after_char and tag in ("nr", "ns") and j + 1 < len(tokens)
+                and len(tokens[j + 1][0]) >= 2 and _proper_tail(tokens, j + 1, True))
+    return tag is None and flag.startswith(("n", "j")) or (after_char and tag == "ns")
 
 
 def _covered(spans) -> set[int]:
