@@ -73,3 +73,14 @@ def test_the_window_ratios_are_fitted_per_language():
     data = json.loads(WINDOW_RATIOS.read_text(encoding="utf-8"))
     assert set(data["ratio"]) == {"zh", "en"} and all(0 < r <= 1 for r in data["ratio"].values())
     assert data["meta"]["command"] == "python eval/fit_window.py"
+
+
+def test_item_labels_and_document_numbers_are_no_figures():
+    """A "how many" question is not answered by a list item's label ("(7) 处理工艺") or a
+    document number; a figure in the item still counts."""
+    from rag.answer.features import figure_count, has_figure, has_quantity
+
+    for label in ("(7) 处理工艺", "1、开源", "（3）建设内容", "2. 节流", "某政办发〔2025〕30号 各市"):
+        assert not has_figure(label) and not has_quantity(label), label
+    assert figure_count("（2）建成12座水厂，投资3.5亿元") == 2
+    assert has_figure("第1、2批共30家") and has_quantity("厚度3.5微米")

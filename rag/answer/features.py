@@ -90,8 +90,18 @@ def _strays(text: str, asked: list[int]) -> bool:
     return len(spans) > 1 and any((ys := target_years(text[s:e])) and not set(ys) & set(asked) for s, e in spans)
 
 
+# A list item's number ("(7) 处理工艺:", "1、开源：", "3. …") labels the item, and an official
+# document's number ("某政办发〔2025〕30号") names it: neither is a figure.
+_ITEM_LABEL = re.compile(r"(?:^|(?<=[\s：:。；;]))(?:[（(]\s*\d{1,2}\s*[)）]|\d{1,2}\s*[、．]|\d{1,2}\.(?!\d))"
+                         r"|[〔\[［]\s*(?:19|20)\d{2}\s*[〕\]］]\s*\d+\s*号")
+
+
+def _figures(text: str):
+    return NUMBER_RE.finditer(_ITEM_LABEL.sub(lambda m: " " * len(m.group(0)), text))
+
+
 def has_figure(text: str) -> bool:
-    return any(not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()) for m in NUMBER_RE.finditer(text))
+    return any(not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()) for m in _figures(text))
 
 
 # Dates are not quantities: "2016年5月" answers "when", never "how many".
@@ -100,11 +110,11 @@ _DATE_FIGURE = re.compile(r"(19|20)\d{2}年?|\d{1,2}\s*[月日]")
 
 def has_quantity(text: str) -> bool:
     """A figure that is not a date: what a "how many" answer clause must hold."""
-    return any(not _DATE_FIGURE.fullmatch(m.group(0).strip()) for m in NUMBER_RE.finditer(text))
+    return any(not _DATE_FIGURE.fullmatch(m.group(0).strip()) for m in _figures(text))
 
 
 def figure_count(text: str) -> int:
-    return sum(1 for m in NUMBER_RE.finditer(text) if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()))
+    return sum(1 for m in _figures(text) if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()))
 
 
 def is_heading_text(text: str, doc: Document | None = None) -> bool:
