@@ -41,6 +41,9 @@ def test_units_of_one_measure_agree():
     ("有多少个断面保持II类水质？", set()),  # 个 counts anything
     ("哪几座煤矿入选了示范名单？", set()),  # asks for names
     ("Which one of Jiujiang and Ganjiang New Area was approved?", set()),  # "Area" is a name
+    ("How many filling stations does the branch run?", {"count"}),  # English names no classifier
+    ("How many square metres does the hall cover?", {"area"}),
+    ("How many years in a row has it kept that level?", set()),  # a span of time, not a count
 ])
 def test_the_measure_a_question_asks_for(question, measures):
     assert asked_measures(analyze(question)) == measures
@@ -67,6 +70,10 @@ def test_a_count_is_counted_in_its_own_classifier():
     assert not wrong_measure(query, "全年销售新能源汽车136.7万辆")
     assert not wrong_measure(query, "累计推广新能源汽车3万个")  # 个 may count anything
     assert not wrong_measure(analyze("有多少个断面保持II类水质？"), "12处断面保持II类水质")
+    english = analyze("How many filling stations does the branch run?")
+    assert wrong_measure(english, "建成50万吨/年阳极碳素项目")  # a weight counts no stations
+    assert not wrong_measure(english, "分公司共运营加油站38座")  # any classifier
+    assert not wrong_measure(analyze("How many farmers became shareholders?"), "入股农民达184.31万人")  # people
 
 
 LAKE = ("南湾湖生态修复\n"

@@ -93,7 +93,22 @@ def asked_measures(query: Query) -> set[str]:
     if not _AMOUNT_ASK.search(query.text):
         return set()
     implied = {m for m, pattern in _IMPLIED_RE.items() if pattern.search(query.text)}
+    if not implied and _counted(query.text):
+        return {"count"}
     return implied | {"share"} if implied and _CHANGE.search(query.text) else implied
+
+
+# "how many <things>": a count (English names no classifier), unless what follows is a unit, a
+# span of time or a share ("how many square metres", "how many years", "how many percentage points")
+_HOW_MANY = re.compile(r"\bhow many\b(.{0,40})", re.I)
+_NOT_COUNTED = re.compile(r"\b(?:years?|months?|days?|hours?|weeks?|times|percent|per cent|percentage|points?|square|"
+                          r"cubic|metres?|meters?|kilo\w*|mega\w*|giga\w*|watts?|tonnes?|tons?|hectares?|mu|yuan|"
+                          r"dollars?|kwh|mw|gw|kw)\b", re.I)
+
+
+def _counted(question: str) -> bool:
+    m = _HOW_MANY.search(question)
+    return bool(m) and not _NOT_COUNTED.search(m.group(1))
 
 
 def wrong_measure(query: Query, text: str) -> bool:
@@ -120,7 +135,10 @@ def states_asked_measure(asked: set[str], text: str) -> bool:
 
 
 def _agree(given: str, asked: str) -> bool:
-    """The same measure; a count in 个 agrees with any count."""
+    """The same measure; a count in 个 agrees with any count, and a count of no classifier
+    ("how many …") with any count, of things or of people."""
+    if asked == "count":
+        return given == "people" or given.startswith("count")
     return given == asked or (given == "count" and asked.startswith("count:"))
 
 
