@@ -142,8 +142,8 @@ class Resolver:
             span, text = self._subject_edit(prev, new)
             subject = prev.text[run[0].start : span.start] + text + prev.text[span.end : run[-1].end] if run else text
         years = "".join(f"{y.text}年" for y in (new.years or prev.years))
-        if _MEASURE_HEAD.search(indicator) and re.search(r"多少[\u4e00-\u9fff]", ask):
-            ask = "是多少？"  # "…带来多少收入？" + "公路硬化率呢？": the rate, not 多少收入
+        if _MEASURE_HEAD.search(indicator) and (re.search(r"多少[\u4e00-\u9fff]", ask) or not _PLAIN_ASK.match(ask)):
+            ask = "是多少？"  # "…带来多少收入？" / "…直接用了多少？" + "公路硬化率呢？": the rate, not the old verb
         ask = _MEASURE_ASK.sub("多少", ask)
         overlap = next((k for k in range(min(len(indicator), len(ask), 4), 1, -1) if indicator.endswith(ask[:k])), 0)
         return f"{subject}{years}{indicator}{ask[overlap:]}"  # "…增长目标" + "目标是多少？": one 目标
@@ -249,6 +249,7 @@ def _year_edits(prev: Slots, new: Slots) -> list[tuple[Span, str]]:
 
 _ZH_GAP = re.compile(r"^[的是有要到达为将能会了过还目标计划打算预计，,\s]*$")
 _MEASURE_ASK = re.compile(r"多[长大高宽深重久远]")  # asked of the old indicator; a new one is asked "多少"
+_PLAIN_ASK = re.compile(r"(?:目标)?(?:要|能|将|预计|计划)?(?:是|为|有|达到|达|到)?多少")  # no verb of the old indicator
 
 
 def _possessor(prev: Slots, target: Span) -> str:
