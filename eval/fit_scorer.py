@@ -14,6 +14,13 @@ dev questions so that at most TARGET_FALSE_REFUSAL of answerable ones are refuse
 
     python eval/fit_scorer.py                 # re-fit and write rag/answer/weights.json
     python eval/fit_scorer.py --dry-run       # print the figures only
+    python eval/fit_scorer.py --extend NAME   # fit one new feature's weight (a name in FEATURES), the others kept
+
+``--extend`` fits only the named features' coefficients, on the same rows, with the fitted
+model's score of every span as a fixed offset: a new signal gets its weight from data without
+moving the weights (and refusal thresholds) the rest of the answer stage was fitted against.
+It prints the out-of-fold share of dev questions whose best span holds the answer, without and
+with the new features, so a signal that does not help is seen before it is written.
 """
 from __future__ import annotations
 
@@ -172,9 +179,61 @@ def choose_threshold(tops, meta, lang: str) -> tuple[float, dict]:
     return threshold, stats
 
 
+def fit_offset(Z, y, w, offset, C: float = 1.0, steps: int = 50) -> np.ndarray:
+    """Coefficients of standardised features Z in a logistic model with a fixed offset
+    (Newton's method; L2 penalty as scikit-learn's C)."""
+    beta = np.zeros(Z.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(offset + Z @ beta)))
+        grad = Z.T @ (w * (y - p)) - beta / C
+        hess = Z.T @ (Z * (w * p * (1 - p))[:, None]) + np.eye(len(beta)) / C
+        step = np.linalg.solve(hess, grad)
+        beta += step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta
+
+
+def extend(X, y, w, groups, meta, new: list[str], path=WEIGHTS) -> dict:
+    """The fitted weights with ``new`` features added, their coefficients fitted with the
+    old model's score as offset; prints the out-of-fold best-span figures without and with them."""
+    from rag.answer.scorer import read_fitted
+
+    data = read_fitted(path, "scorer weights", "eval/fit_scorer.py")
+    fitted = {f: i for i, f in enumerate(data["features"])}
+    old = [f for f in data["features"] if f not in new]
+    keep = [fitted[f] for f in old]
+    col = {f: i for i, f in enumerate(FEATURES)}
+    mean_old, scale_old, coef_old = (np.array(data[k])[keep] for k in ("mean", "scale", "coef"))
+    offset = ((X[:, [col[f] for f in old]] - mean_old) / scale_old) @ coef_old + data["intercept"]
+    raw = X[:, [col[f] for f in new]]
+    mean, scale = raw.mean(axis=0), raw.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    Z = (raw - mean) / scale
+    oof = np.zeros(len(y))
+    for f in range(5):
+        train = groups % 5 != f
+        oof[~train] = offset[~train] + Z[~train] @ fit_offset(Z[train], y[train], w[train], offset[train])
+    for name, scores in (("without", offset), ("with", oof)):
+        tops = per_question(scores, y, groups, meta)
+        for lang in ("zh", "en"):
+            real = [ok for (_, ok), m in zip(tops, meta) if m["real"] and m["lang"] == lang and m["answerable"]]
+            print(f"out of fold, {name} {new}: {lang} best span right {sum(real) / max(1, len(real)):.4f}", file=sys.stderr)
+    beta = fit_offset(Z, y, w, offset)
+    data["features"] = old + new
+    data["mean"] = mean_old.tolist() + mean.tolist()
+    data["scale"] = scale_old.tolist() + scale.tolist()
+    data["coef"] = coef_old.tolist() + beta.tolist()
+    data["meta"]["extended"] = {"features": new, "fitted": date.today().isoformat(), "rows": int(len(y)),
+                                "command": "python eval/fit_scorer.py --extend " + " ".join(new)}
+    return data
+
+
 def main(argv=None) -> int:
     ap = fitting.parser(__doc__, WEIGHTS)
     ap.add_argument("--generated", type=int, default=GENERATED, help="pseudo-questions from the corpus")
+    ap.add_argument("--extend", nargs="+", metavar="FEATURE", choices=FEATURES,
+                    help="fit only these features' weights, keeping the fitted ones (see above)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     service = fitting.open_service()
@@ -190,6 +249,9 @@ def main(argv=None) -> int:
               for g in off_topic_questions(service.lexical.vocabulary, args.generated // 4)]
     print(f"{len(items)} training questions ({len(dev)} dev items in zh+en, the rest generated) …", file=sys.stderr)
     X, y, w, groups, meta = collect(service, items, k)
+    if args.extend:
+        weights = extend(X, y, w, groups, meta, list(dict.fromkeys(args.extend)))
+        return report_and_write(weights, weights["features"], args, t0)
     oof = out_of_fold(X, y, w, groups)
     tops = per_question(oof, y, groups, meta)
     thresholds, stats = {}, {}
