@@ -65,6 +65,7 @@ class _Dictionary:
     names: dict[str, str]  # simplified word -> "place" | "name"
     readings: dict[str, frozenset[str]]  # character -> toneless pinyin readings
     words: frozenset[str]  # every simplified headword
+    classifiers: dict[str, frozenset[str]]  # simplified word -> the measure words it is counted in (辆 for 汽车)
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +75,7 @@ def _dictionary() -> _Dictionary:
     names: dict[str, str] = {}
     readings: dict[str, set[str]] = defaultdict(set)
     words: set[str] = set()
+    classifiers: dict[str, frozenset[str]] = {}
     path = _dictionary_file()
     if path is not None:
         line_re = re.compile(r"^\S+ (\S+) \[([^\]]*)\] /(.*)/$")
@@ -86,6 +88,9 @@ def _dictionary() -> _Dictionary:
                     continue
                 simplified, pinyin, glosses = m.groups()
                 words.add(simplified)
+                counted = _CLASSIFIER.findall(glosses)  # "CL:輛|辆[liang4]", "CL:家[jia1]"
+                if counted:
+                    classifiers[simplified] = frozenset(simp or trad for trad, simp in counted)
                 _index_glosses(index, simplified, glosses)
                 _note_name(names, simplified, glosses.split("/")[0])
                 syllable = re.fullmatch(r"([A-Za-z:]+)\d", pinyin)
@@ -93,7 +98,31 @@ def _dictionary() -> _Dictionary:
                     readings[simplified].add(syllable.group(1).lower().replace("u:", "v"))
     for phrase, ws in GLOSSARY.items():
         index[phrase] = list(ws) + index.get(phrase, [])
-    return _Dictionary(dict(index), names, {ch: frozenset(r) for ch, r in readings.items()}, frozenset(words))
+    return _Dictionary(dict(index), names, {ch: frozenset(r) for ch, r in readings.items()}, frozenset(words),
+                       classifiers)
+
+
+_CLASSIFIER = re.compile(r"(?:CL:|,)([^\W\d_|,\[]+)(?:\|([^\W\d_,\[]+))?\[[a-z:]+\d\]")
+
+
+def classifiers_of(english: str) -> frozenset[str]:
+    """The measure words Chinese counts an English noun phrase's things in ("vehicles" -> 辆,
+    "firms" -> 家), from the dictionary's classifier notes; the whole phrase first, then its
+    last word, singular. Empty when the dictionary does not say."""
+    d = _dictionary()
+    phrase = english.lower().strip()
+    for key in dict.fromkeys([phrase, _singular(phrase), _singular(phrase.split()[-1]) if phrase else ""]):
+        found = frozenset(c for w in d.index.get(key, []) for c in d.classifiers.get(w, ()))
+        if found:
+            return found
+    return frozenset()
+
+
+def _singular(word: str) -> str:
+    for plural, single in (("ies", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh"), ("s", "")):
+        if word.endswith(plural) and len(word) > len(plural) + 2:
+            return word[: -len(plural)] + single
+    return word
 
 
 def _index_glosses(index: dict[str, list[str]], simplified: str, glosses: str) -> None:

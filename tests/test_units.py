@@ -74,6 +74,9 @@ def test_a_count_is_counted_in_its_own_classifier():
     assert wrong_measure(english, "建成50万吨/年阳极碳素项目")  # a weight counts no stations
     assert not wrong_measure(english, "分公司共运营加油站38座")  # any classifier
     assert not wrong_measure(analyze("How many farmers became shareholders?"), "入股农民达184.31万人")  # people
+    cars = analyze("How many new energy vehicles were sold last year?")  # the dictionary counts cars in 辆
+    assert asked_measures(cars) == {"count:辆"}
+    assert wrong_measure(cars, "全国新增新能源汽车相关企业超过6.8万家") and not wrong_measure(cars, "销售新能源汽车136.7万辆")
 
 
 LAKE = ("南湾湖生态修复\n"

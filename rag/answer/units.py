@@ -93,22 +93,33 @@ def asked_measures(query: Query) -> set[str]:
     if not _AMOUNT_ASK.search(query.text):
         return set()
     implied = {m for m, pattern in _IMPLIED_RE.items() if pattern.search(query.text)}
-    if not implied and _counted(query.text):
-        return {"count"}
+    counted = None if implied else _english_count(query.text)
+    if counted:
+        return counted
     return implied | {"share"} if implied and _CHANGE.search(query.text) else implied
 
 
-# "how many <things>": a count (English names no classifier), unless what follows is a unit, a
-# span of time or a share ("how many square metres", "how many years", "how many percentage points")
-_HOW_MANY = re.compile(r"\bhow many\b(.{0,40})", re.I)
+# "how many <things>": a count (English names no classifier), unless the things are a unit, a
+# span of time or a share ("how many square metres", "how many years", "how many percentage points");
+# the counted words run from "how many" to a verb, a preposition or the end
+_COUNTED = re.compile(r"\bhow many\s+((?:[a-z][\w'-]*\s+){0,3}?[a-z][\w'-]*?)(?=\s+(?:are|is|were|was|do|does|did|have|has|"
+                      r"had|will|would|can|could|in|of|at|on|for|from|across|along|under|there)\b|\s*[?,.]|\s*$)", re.I)
 _NOT_COUNTED = re.compile(r"\b(?:years?|months?|days?|hours?|weeks?|times|percent|per cent|percentage|points?|square|"
                           r"cubic|metres?|meters?|kilo\w*|mega\w*|giga\w*|watts?|tonnes?|tons?|hectares?|mu|yuan|"
                           r"dollars?|kwh|mw|gw|kw)\b", re.I)
 
 
-def _counted(question: str) -> bool:
-    m = _HOW_MANY.search(question)
-    return bool(m) and not _NOT_COUNTED.search(m.group(1))
+def _english_count(question: str) -> set[str] | None:
+    """For "how many <things>": a count in the measure words the dictionary gives the things
+    ("how many vehicles" -> 辆, so "6.8万家企业" does not answer it), a plain count when it gives
+    none or only 个; None when the question asks no count."""
+    from ..translate import classifiers_of
+
+    m = _COUNTED.search(question)
+    if m is None or _NOT_COUNTED.search(m.group(1)):
+        return None
+    counted = classifiers_of(m.group(1)) & set(MEASURES["count"]) - {"个"}
+    return {f"count:{c}" for c in counted} or {"count"}
 
 
 def wrong_measure(query: Query, text: str) -> bool:
