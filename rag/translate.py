@@ -182,11 +182,11 @@ def pinyin_index(vocabulary: set[str]) -> dict[str, list[str]]:
     if _PINYIN_CACHE[0] is not vocabulary:  # the very object (it is held, so its id is never reused)
         readings = char_readings()
         index: dict[str, list[str]] = defaultdict(list)
-        for word in vocabulary:
+        for word in sorted(vocabulary):  # sorted, as the readings: the same lists in every process
             if 2 <= len(word) <= 4 and all(ch in readings for ch in word):
                 spellings = [""]
                 for ch in word:
-                    spellings = [s + r for s in spellings for r in readings[ch]][:16]
+                    spellings = [s + r for s in spellings for r in sorted(readings[ch])][:16]
                 for spelling in spellings:
                     index[spelling].append(word)
         _PINYIN_CACHE[:] = [vocabulary, dict(index)]
@@ -206,7 +206,7 @@ def _pinyin_name(word: str, pinyin: dict[str, list[str]]) -> list[str] | None:
     if len(word) < 4 or not re.fullmatch(r"[a-z]+", word):
         return None
     common = common_words()
-    return sorted((w for w in pinyin.get(word, []) if w not in common), key=len, reverse=True)[:3] or None
+    return sorted((w for w in pinyin.get(word, []) if w not in common), key=lambda w: (-len(w), w))[:3] or None
 
 
 def _english_words(question: str) -> list[str]:

@@ -46,3 +46,20 @@ def test_a_name_written_in_pinyin_is_found_among_the_corpus_words():
     groups = translate_groups("What is the design capacity of the Lanyu water plant?", vocabulary)
     assert ["岚峪"] in groups
     assert not any("完善" in g for g in translate_groups("How has Wanshan changed?", vocabulary))
+
+
+def test_pinyin_names_are_the_same_in_every_process():
+    """Sets iterate in a per-process order (string hashing is salted): the pinyin index and the
+    names a spelling gives must not follow it, or an English question's answer changes between
+    runs of the same code."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from rag.translate import pinyin_index, _pinyin_name\n"
+            "vocab = {'襄阳', '向阳', '湘阳', '岚峪', '蓝玉', '澜溪'}\n"
+            "index = pinyin_index(vocab)\n"
+            "print(_pinyin_name('xiangyang', index), _pinyin_name('lanyu', index), sorted(index.items())[:6])")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1 and "襄阳" in outs.pop()
