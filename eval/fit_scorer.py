@@ -130,11 +130,17 @@ def collect(service, items: list[tuple[dict, str, str, float]], k: int):
     return np.array(X), np.array(y), np.array(w), np.array(groups), meta
 
 
+def standardisation(X) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and spread (1 for a constant column), as the fitted files store them."""
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
 def fit(X, y, w, C: float = 1.0):
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = standardisation(X)
     model = LogisticRegression(C=C, max_iter=2000)
     model.fit((X - mean) / scale, y, sample_weight=w)
     return mean, scale, model.coef_[0], float(model.intercept_[0])
@@ -165,6 +171,12 @@ def per_question(probs, y, groups, meta):
         best = idx[np.argmax(probs[idx])]
         out.append((float(probs[best]), bool(y[best])))
     return out
+
+
+def best_span_share(tops, meta, lang: str) -> float:
+    """The share of answerable dev questions in ``lang`` whose highest-scored span holds the answer."""
+    real = [ok for (_, ok), m in zip(tops, meta) if m["real"] and m["lang"] == lang and m["answerable"]]
+    return sum(real) / max(1, len(real))
 
 
 def choose_threshold(tops, meta, lang: str) -> tuple[float, dict]:
@@ -207,8 +219,7 @@ def extend(X, y, w, groups, meta, new: list[str], path=WEIGHTS) -> dict:
     mean_old, scale_old, coef_old = (np.array(data[k])[keep] for k in ("mean", "scale", "coef"))
     offset = ((X[:, [col[f] for f in old]] - mean_old) / scale_old) @ coef_old + data["intercept"]
     raw = X[:, [col[f] for f in new]]
-    mean, scale = raw.mean(axis=0), raw.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = standardisation(raw)
     Z = (raw - mean) / scale
     oof = np.zeros(len(y))
     for f in range(5):
@@ -217,8 +228,8 @@ def extend(X, y, w, groups, meta, new: list[str], path=WEIGHTS) -> dict:
     for name, scores in (("without", offset), ("with", oof)):
         tops = per_question(scores, y, groups, meta)
         for lang in ("zh", "en"):
-            real = [ok for (_, ok), m in zip(tops, meta) if m["real"] and m["lang"] == lang and m["answerable"]]
-            print(f"out of fold, {name} {new}: {lang} best span right {sum(real) / max(1, len(real)):.4f}", file=sys.stderr)
+            print(f"out of fold, {name} {new}: {lang} best span right {best_span_share(tops, meta, lang):.4f}",
+                  file=sys.stderr)
     beta = fit_offset(Z, y, w, offset)
     data["features"] = old + new
     data["mean"] = mean_old.tolist() + mean.tolist()
@@ -257,8 +268,7 @@ def main(argv=None) -> int:
     thresholds, stats = {}, {}
     for lang in ("zh", "en"):
         thresholds[lang], stats[lang] = choose_threshold(tops, meta, lang)
-        real = [(t, m) for t, m in zip(tops, meta) if m["real"] and m["lang"] == lang and m["answerable"]]
-        stats[lang]["top_span_correct"] = sum(ok for (_, ok), _ in real) / max(1, len(real))
+        stats[lang]["top_span_correct"] = best_span_share(tops, meta, lang)
         stats[lang]["threshold"] = round(thresholds[lang], 4)
     mean, scale, coef, intercept = fit(X, y, w)
     weights = {

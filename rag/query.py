@@ -111,7 +111,8 @@ _UNIT_RE = re.compile(r"(?:多少|(?<![哪好])几)\s*(?:[万亿千百]*)(" + "|
 
 
 _EN_UNITS = {"tonnes": "吨", "tons": "吨", "yuan": "元", "mu": "亩", "hectares": "公顷", "square kilometres": "平方公里",
-             "square kilometers": "平方公里", "square metres": "平方米", "square meters": "平方米", "kilometres": "公里", "kilometers": "公里", "species": "种", "mw": "MW",
+             "square kilometers": "平方公里", "square metres": "平方米", "square meters": "平方米",
+             "kilometres": "公里", "kilometers": "公里", "species": "种", "mw": "MW",
              "megawatts": "MW", "kilowatts": "kW", "gigawatts": "GW", "kilowatt-hours": "千瓦时", "kwh": "千瓦时",
              "cubic metres": "立方米", "cubic meters": "立方米", "metres": "米", "meters": "米"}
 _EN_UNIT_RE = re.compile(r"how (?:many|much) (" + "|".join(map(re.escape, sorted(_EN_UNITS, key=len, reverse=True)))

@@ -100,8 +100,13 @@ def _figures(text: str):
     return NUMBER_RE.finditer(_ITEM_LABEL.sub(lambda m: " " * len(m.group(0)), text))
 
 
+def _non_year_figures(text: str):
+    """The figures of a text that are not a bare year (2020年 sets a scene, it states no amount)."""
+    return (m for m in _figures(text) if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()))
+
+
 def has_figure(text: str) -> bool:
-    return any(not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()) for m in _figures(text))
+    return any(True for _ in _non_year_figures(text))
 
 
 # Dates are not quantities: "2016年5月" answers "when", never "how many".
@@ -114,7 +119,7 @@ def has_quantity(text: str) -> bool:
 
 
 def figure_count(text: str) -> int:
-    return sum(1 for m in _figures(text) if not re.fullmatch(r"(19|20)\d{2}年?", m.group(0).strip()))
+    return sum(1 for _ in _non_year_figures(text))
 
 
 def is_heading_text(text: str, doc: Document | None = None) -> bool:
