@@ -18,6 +18,7 @@ def test_units_of_one_measure_agree():
     assert stated_measures("光伏系统每年发电超600万千瓦时") == {"energy"}  # not 千瓦 + 时
     assert stated_measures("总装机310万千瓦，投资14亿元") == {"power", "money"}
     assert stated_measures("旅居国外的侨胞150多万人，栽种水生植物30余种") == {"people", "count:种"}
+    assert stated_measures("总投资超过500万人民币") == {"money"}  # 万 + 人民币, not 万人
     assert stated_measures("建成污水处理厂12个") == {"count"}  # 个 counts anything
     assert stated_measures("光伏电站装机规模约4.2MWp") == {"power"}  # peak watts are power
     assert stated_measures("2016年5月开园，施工周期6个月") == {"time"}  # dates and durations
@@ -133,3 +134,24 @@ def test_a_span_stating_another_rate_does_not_answer():
     tax = analyze("对挥发性有机物征环保税，税率是多少？")
     assert wrong_rate(tax, "重点行业大宗货物清洁运输比例达到70%以上") == "比例"  # a share of something else
     assert "保护率" in measure_note(query, "森林覆盖率达84%", "zh")
+
+
+def test_a_lower_span_of_the_asked_measure_answers_only_when_it_covers_more():
+    """The best span states another measure: a lower one of the asked measure takes its place
+    when it covers at least as much of the question, in its words and its rare terms (more of
+    one), and clears the refusal threshold. Logic on stand-in candidates."""
+    from types import SimpleNamespace
+
+    from rag.answer.extractive import _better_covered
+
+    query = analyze("马尔康在建的水电站装机有多大？")
+    cand = lambda text, score, cov, rare: SimpleNamespace(text=text, score=score,  # noqa: E731
+                                                          features={"cov": cov, "idf_cov": rare})
+    best = cand("扩建日处理1万立方米的污水处理厂一座，新建雨污管网53公里", 0.31, 0.31, 0.2)
+    power = cand("在建水电站装机容量达368万千瓦", 0.21, 0.69, 1.0)
+    assert _better_covered(query, best, [best, power], threshold=0.13) is power
+    assert _better_covered(query, best, [best, power], threshold=0.25) is best  # under the threshold
+    narrower = cand("在建水电站装机容量达368万千瓦", 0.21, 0.25, 1.0)  # fewer of the question's words
+    assert _better_covered(query, best, [best, narrower], threshold=0.13) is best
+    no_figure = cand("加快推进水电站建设", 0.21, 0.69, 1.0)  # the asked measure, but no figure of it
+    assert _better_covered(query, best, [best, no_figure], threshold=0.13) is best

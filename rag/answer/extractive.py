@@ -23,7 +23,7 @@ from .guard import is_instruction
 from .features import Candidate, FeatureBuilder, TermRarity
 from .scorer import SpanScorer, read_fitted
 from .trim import ClauseTrimmer
-from .units import measure_note
+from .units import asked_measures, measure_note, states_asked_measure
 from .verify import unsupported_numbers
 
 
@@ -90,6 +90,9 @@ class ExtractiveAnswerer:
             return self.refusal(query, hits, self._other_years(query, found))
         best = found[0]
         why = measure_note(query, best.text, query.answer_lang)  # another measure or rate than asked
+        if why:
+            best = _better_covered(query, best, found, threshold)
+            why = measure_note(query, best.text, query.answer_lang) if best is not found[0] else why
         if why:
             refusal = self.refusal(query, hits, self._other_years(query, found))
             refusal.notes.append(why)
@@ -177,6 +180,23 @@ def shortest_sufficient(best: Candidate, found: list[Candidate], ratio: float) -
         return best
     fewest = min(c.sentences for c in inside)
     return max((c for c in inside if c.sentences == fewest), key=lambda c: c.score)
+
+
+def _better_covered(query: Query, best: Candidate, found: list[Candidate], threshold: float) -> Candidate:
+    """When the best span states another measure than asked, a lower one that states the asked
+    measure (a figure of it) and covers at least as much of the question, in its words and its rare terms, both;
+    more of one. The model's similarity alone put the other above it ("在建水电站装机有多大" vs a
+    sewage plant's 日处理1万立方米 in the same passage); a span covering less is no evidence."""
+    cov, rare = best.features.get("cov", 0.0), best.features.get("idf_cov", 0.0)
+    asked = asked_measures(query)
+    for c in found[1:10]:
+        if c.score < threshold:
+            break
+        c_cov, c_rare = c.features.get("cov", 0.0), c.features.get("idf_cov", 0.0)
+        if (c_cov >= cov and c_rare >= rare and (c_cov > cov or c_rare > rare)
+                and states_asked_measure(asked, c.text) and not measure_note(query, c.text, query.answer_lang)):
+            return c
+    return best
 
 
 def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:

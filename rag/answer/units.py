@@ -22,7 +22,7 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "length": ("公里", "千米", "米", "km"),
     "energy": ("千瓦时", "kWh", "kwh", "度电", "吨标准煤", "吨标煤"),
     "power": ("千瓦", "兆瓦", "吉瓦", "kWp", "MWp", "GWp", "kW", "MW", "GW"),
-    "money": ("元", "美元", "yuan"),
+    "money": ("元", "美元", "人民币", "元人民币", "yuan"),
     "mass": ("吨", "公斤", "千克", "tonnes", "tons"),
     "people": ("人次", "人", "户", "名"),
     "share": ("%", "％", "百分点", "‰"),
