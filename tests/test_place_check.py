@@ -88,6 +88,19 @@ def test_a_grade_code_the_passage_never_names_is_not_answered(tmp_path):
     assert service.ask("How many 5A-level scenic areas does Shinan have?").refused
 
 
+def test_a_sibling_code_in_place_of_the_asked_one_is_not_its_answer(tmp_path):
+    """A letter-first code may be spelled in words (细颗粒物), so its absence proves nothing;
+    but an answer naming PM2.5 where PM10 was asked is about the other pollutant."""
+    from rag.answer.checks import _sibling_codes
+
+    assert _sibling_codes("What was the PM10 concentration?", "PM2.5浓度为19微克/立方米") == ["PM10"]
+    assert _sibling_codes("PM2.5浓度多少", "PM2.5浓度为19微克/立方米，PM10为40") == []
+    assert _sibling_codes("CO2排放多少", "二氧化碳排放下降18%") == []  # spelled in words: no sign
+    service = service_over(tmp_path, {"air.txt": "石楠市大气环境\n2020年石楠市PM2.5平均浓度为19微克/立方米，优良天数比例达97%。\n"})
+    assert not service.ask("石楠市2020年PM2.5平均浓度是多少？").refused
+    assert service.ask("What was Shinan's average PM10 concentration in 2020?").refused
+
+
 def test_a_sentence_about_a_kin_of_the_asked_area_is_not_its_answer(tmp_path):
     """Asked about one river basin, answered with the figure of another: refused, naming it;
     a paraphrased name that keeps part of the asked one still gets its answer."""

@@ -9,6 +9,7 @@ through or replaces it with a refusal that says why, with the closest passages.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Callable
 
 from ..conversation import Turn, unnamed_subject
@@ -117,10 +118,13 @@ class AnswerChecks:
         name: "石楠市有几个5A景区？" is not answered by "4A级景区11个". Codes are not paraphrased,
         so their absence says the passage is about something else, unlike a missing word."""
         codes = {c for c in _CODE.findall(query.text.lower()) if not _NOT_CODE.fullmatch(c)}
-        if not codes or answer.refused or not answer.citations:
+        if answer.refused or not answer.citations:
             return answer
-        scene = normalize("\n".join(self._scene(c.chunk) + "\n" + c.chunk.text for c in answer.citations)).lower()
-        missing = sorted(c for c in codes if normalize(c) not in scene.replace(" ", ""))
+        missing = []
+        if codes:
+            scene = normalize("\n".join(self._scene(c.chunk) + "\n" + c.chunk.text for c in answer.citations)).lower()
+            missing = sorted(c for c in codes if normalize(c) not in scene.replace(" ", ""))
+        missing += _sibling_codes(query.text, _stated(answer.text))
         if not missing:
             return answer
         return self._another_subject(query, hits, "、".join(m.upper() for m in missing), None)
@@ -187,9 +191,7 @@ def surroundings(doc: Document | None, chunk: Chunk) -> str:
 
 def _plain(text: str) -> str:
     """An answer's text without citation markers, quotes or its English lead, normalised."""
-    text = re.sub(r"\[\d+\]", "", text or "")
-    text = re.sub(r"^.*?The document states: “|”$", "", text.strip())
-    return normalize(text).strip("。.")
+    return normalize(_stated(text)).strip("。.")
 
 
 # a grade or class code: a number with letters run on (5A, 4A, 3D), not a bare number, a unit or
@@ -197,6 +199,26 @@ def _plain(text: str) -> str:
 # in words (二氧化碳, 细颗粒物), so their absence proves nothing
 _CODE = re.compile(r"(?<![a-z0-9.])\d+[a-z]+(?![a-z0-9])")
 _NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s|k|m|km|mw|gw|kw|kwh|mwh|gwh|mwp|kwp|t|kg|ha|mu|yuan|pm|am)")  # 2nd, 1990s, 5MW
+
+
+_LETTER_CODE = re.compile(r"(?<![A-Za-z])([A-Za-z]{1,4})\s*(\d+(?:\.\d+)?)(?![\d.])")
+
+
+def _stated(text: str) -> str:
+    """An answer's own words: its quote, without citation marks."""
+    text = re.sub(r"\[\d+\]", "", text or "")
+    return re.sub(r"^.*?The document states: “|”$", "", text.strip())
+
+
+def _sibling_codes(question: str, stated: str) -> list[str]:
+    """Letter-first codes the question names (PM10) where the answer names another of the same
+    letters (PM2.5) and not the asked one: spelled in words (细颗粒物) a code proves nothing
+    by its absence, but a sibling code in its place says the answer is about the other."""
+    def codes(text):
+        return {(letters.upper(), num) for letters, num in _LETTER_CODE.findall(unicodedata.normalize("NFKC", text))}
+    given = codes(stated)
+    return sorted(f"{letters}{num}" for letters, num in codes(question) - given
+                  if any(g[0] == letters for g in given))
 
 
 def _short_for(short: str, name: str) -> bool:
