@@ -90,6 +90,15 @@ def test_english_after_chinese_goes_through_the_dictionary():
     assert mixed == "By when does 岚峪零碳产业园 plan to run on renewable power?"
 
 
+def test_a_previous_topic_ends_on_its_last_content_word():
+    """A why/how follow-up takes the previous question's topic: without the tail of its question
+    ("都干了些啥" -> not "都干了些"), and without a double space where the anaphor was."""
+    out = resolve("Why are they doing all this?", "石楠河那个湿地公园的治水工程，都干了些啥？").text
+    assert out.endswith("(石楠河那个湿地公园的治水工程)?") and "  " not in out, out
+    out = resolve("这是怎么推上去的？", "北岭省可再生能源发电装机占比是多少？").text
+    assert out.startswith("北岭省可再生能源发电装机占比"), out  # 占比 is 占 + 比: a preposition stays
+
+
 def test_chinese_after_english():
     out = resolve("它的湿地保护率呢？", "What is the forest coverage rate of Liangcheng County in Inner Mongolia?").text
     assert detect_language(out) == "zh" and "湿地保护率" in out and "凉城" in out

@@ -322,11 +322,26 @@ def topic_of(prev: Slots) -> str:
     """The previous question without its question words: what it was about."""
     if prev.lang == "zh":
         cut = prev.asks[0].start if prev.asks and prev.asks[0].start > 0 else len(prev.text)
-        topic = _ZH_TAIL_FRAME.sub("", re.sub(r"[？?。！!]+$", "", prev.text[:cut]))
+        topic = _bare_tail(_ZH_TAIL_FRAME.sub("", re.sub(r"[？?。！!]+$", "", prev.text[:cut])))
         return topic or re.sub(r"[？?。！!]+$", "", prev.text)
     words = re.sub(r"^\s*(?:what|which|how|when|where|who|why)\b(?:\s+(?:is|are|was|were|does|do|did))?\s*(?:the\s+)?",
                    "", prev.text, flags=re.I)
     return words.rstrip("?？ ")
+
+
+# what a topic does not end on: an adverb, an adjective, a particle, a measure word, a pronoun,
+# punctuation, or a one-character verb ("治水工程，都干了些", "沼气具体"); not a preposition: 占比 is 占 + 比
+_TAIL_FLAGS = ("d", "a", "ad", "u", "ul", "uj", "uz", "ug", "uv", "q", "c", "r", "y", "x", "zg")
+
+
+def _bare_tail(topic: str) -> str:
+    """The topic without the words after its last content word: a how/what question's tail."""
+    words = _tokens(topic)
+    while words and (words[-1][1] in _TAIL_FLAGS or (words[-1][1].startswith("v") and len(words[-1][0]) == 1
+                                                     and words[-1][1] != "vn")):
+        words.pop()
+    bare = topic[: words[-1][2] + len(words[-1][0])] if words else ""
+    return bare if len(bare) >= 2 else topic
 
 
 def _without_cue(new: Slots) -> str:
@@ -343,7 +358,8 @@ def join_topic(prev: Slots, new: Slots) -> str:
         rest = rest[len(new.lead.text) :] if rest.startswith(new.lead.text) else rest
     if new.lang == "zh" and prev.lang == "zh":
         return topic_of(prev) + rest.strip(" ，,")
-    return f"{rest.strip().rstrip('?？')} ({topic_of(prev)})?"
+    rest = re.sub(r"\s{2,}", " ", rest)  # where an anaphor was taken out
+    return f"{rest.strip().rstrip('?？ ')} ({topic_of(prev)})?"
 
 
 def with_subject(new: Slots, prev: Slots) -> str:
