@@ -113,3 +113,27 @@ def test_a_sentence_about_a_kin_of_the_asked_area_is_not_its_answer(tmp_path):
     assert other.refused and "黄河流域" in other.notes[-1], other.text
     paraphrased = service.ask("北岭那家文旅投资集团从金融机构拿到了多少授信？")
     assert not paraphrased.refused and "19亿元" in paraphrased.text
+
+
+def test_an_answer_without_the_kind_asked_for_is_not_an_answer(tmp_path):
+    """"哪年" answered by a sentence with no date, "多少" by one with no figure or numeral, says
+    nothing asked: refused with a note. An ordinal (第八位, 首位) still answers a how-many."""
+    from rag.answer.checks import AnswerChecks
+    from rag.types import Answer, Citation
+
+    text = ("石楠市能源发展\n石楠市建成中水源热泵智慧能源站，以绿电加氢能为特色。\n"
+            "石楠市智能制造能力成熟度居全国第八位。\n")
+    service = service_over(tmp_path, {"energy.txt": text})
+    checks = AnswerChecks(service.answerer, service.analyze)
+    chunk = service.store.chunks[0]
+
+    def answered(question, said):
+        query, hits = service.retrieve(question)
+        start = chunk.text.index(said)
+        answer = Answer(query.text, said + "[1]。", False, [Citation(1, chunk, start, start + len(said))], hits)
+        return checks.kind(answer, query, hits)
+
+    assert answered("能源站是哪年开始运行的？", "石楠市建成中水源热泵智慧能源站").refused
+    assert answered("能源站一共投了多少钱？", "以绿电加氢能为特色").refused
+    assert not answered("智能制造能力成熟度排全国第几？", "智能制造能力成熟度居全国第八位").refused
+    assert not answered("能源站有什么特色？", "以绿电加氢能为特色").refused  # not a when or how-many question

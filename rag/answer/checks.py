@@ -15,7 +15,7 @@ from typing import Callable
 from ..conversation import Turn, unnamed_subject
 from ..gazetteer import Gazetteer, Mention, place_stem
 from ..query import Query
-from ..text import normalize
+from ..text import has_date, normalize, years
 from ..types import Answer, Chunk, Citation, Document, Hit
 from .features import target_years
 from .followup import Resolution
@@ -35,6 +35,7 @@ class AnswerChecks:
             answer = self.place(answer, query, hits)
         answer = self.year(answer, query, hits, res)
         answer = self.code(answer, query, hits)
+        answer = self.kind(answer, query, hits)
         answer = self.sibling(answer, query, hits)
         return self.repeat(answer, query, hits, previous)
 
@@ -129,6 +130,19 @@ class AnswerChecks:
             return answer
         return self._another_subject(query, hits, "、".join(m.upper() for m in missing), None)
 
+    def kind(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
+        """A when-question answered with no date or time word, or a how-many question answered with
+        no figure or numeral at all (an ordinal, 首位, counts), is not answered: refused, saying so.
+        The scorer weighs the kind of answer softly; an answer without one says nothing asked."""
+        if answer.refused or not answer.citations or query.expects not in ("date", "number"):
+            return answer
+        said = _stated(answer.text)
+        if query.expects == "date" and not (has_date(said) or years(said) or _TIME_WORD.search(said)):
+            return self._refused(query, hits, "问的是时间，最接近的段落没有给出时间", "the closest passage gives no date")
+        if query.expects == "number" and _HOW_MANY.search(query.text) and not _NUMERAL.search(said):
+            return self._refused(query, hits, "问的是数量，最接近的段落没有给出数字", "the closest passage gives no figure")
+        return answer
+
     def sibling(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
         """A Chinese question naming an organisation or area of some kind ("长江流域") answered
         with a sentence that names another of the same kind ("黄河流域…5607个排污口") and nothing
@@ -201,6 +215,11 @@ _CODE = re.compile(r"(?<![a-z0-9.])\d+[a-z]+(?![a-z0-9])")
 _NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s|k|m|km|mw|gw|kw|kwh|mwh|gwh|mwp|kwp|t|kg|ha|mu|yuan|pm|am)")  # 2nd, 1990s, 5MW
 
 
+# what answers "when": a relative time word; and "how many": any figure or numeral, an ordinal
+_TIME_WORD = re.compile(r"今年|去年|前年|明年|当年|上半年|下半年|年初|年底|年末|目前|近年|以来|期间|[一二三四五六七八九十]五")
+_NUMERAL = re.compile(r"\d|[一二三四五六七八九十百千万亿两半]|首[位个批家次]")  # not 零: 零碳
+_HOW_MANY = re.compile(r"多少|多大|多长|多高|多远|多重|几|第几|排名|how (?:much|many|large|big|long|high|far)"
+                       r"|what (?:share|percentage|proportion|rank)", re.I)
 _LETTER_CODE = re.compile(r"(?<![A-Za-z])([A-Za-z]{1,4})\s*(\d+(?:\.\d+)?)(?![\d.])")
 
 
