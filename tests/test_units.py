@@ -110,6 +110,12 @@ def test_a_question_for_a_measure_the_passage_does_not_state_is_refused(lake_ser
     ("园区为什么要用好几种清洁能源？", "explain"),  # 好几种 is no amount asked
     ("容县是哪几年被评上先进县的？", "date"),
     ("冯家江流域治理分哪几步？", "list"),
+    ("Which coal mines in the city made the national list?", "list"),  # which + a plural noun
+    ("What two industrial clusters have formed in the zone?", "list"),
+    ("Which country does the city export its juice to?", "entity"),
+    ("What's the name of the creative district?", "entity"),
+    ("Which year did the park open?", "date"),
+    ("How many hectares were restored?", "number"),  # a plural unit is no list
 ])
 def test_the_kind_of_answer_asked_for(question, kind):
     from rag.query import expected_kind
