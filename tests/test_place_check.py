@@ -122,7 +122,8 @@ def test_an_answer_without_the_kind_asked_for_is_not_an_answer(tmp_path):
     from rag.types import Answer, Citation
 
     text = ("石楠市能源发展\n石楠市建成中水源热泵智慧能源站，以绿电加氢能为特色。\n"
-            "石楠市智能制造能力成熟度居全国第八位。\n")
+            "石楠市智能制造能力成熟度居全国第八位。\n"
+            "能源站落实《2030年前碳达峰行动方案》，按GB/T 24001建立环境管理体系，紧邻104国道。\n")
     service = service_over(tmp_path, {"energy.txt": text})
     checks = AnswerChecks(service.answerer, service.analyze)
     chunk = service.store.chunks[0]
@@ -136,4 +137,6 @@ def test_an_answer_without_the_kind_asked_for_is_not_an_answer(tmp_path):
     assert answered("能源站是哪年开始运行的？", "石楠市建成中水源热泵智慧能源站").refused
     assert answered("能源站一共投了多少钱？", "以绿电加氢能为特色").refused
     assert not answered("智能制造能力成熟度排全国第几？", "智能制造能力成熟度居全国第八位").refused
+    # a title's year, a standard's number and a road's number are no amounts
+    assert answered("能源站有多少台机组？", "能源站落实《2030年前碳达峰行动方案》，按GB/T 24001建立环境管理体系，紧邻104国道").refused
     assert not answered("能源站有什么特色？", "以绿电加氢能为特色").refused  # not a when or how-many question

@@ -132,14 +132,15 @@ class AnswerChecks:
 
     def kind(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
         """A when-question answered with no date or time word, or a how-many question answered with
-        no figure or numeral at all (an ordinal, 首位, counts), is not answered: refused, saying so.
+        no figure or numeral at all (an ordinal, 首位, counts; a year, a code or a title's number is
+        none), is not answered: refused, saying so.
         The scorer weighs the kind of answer softly; an answer without one says nothing asked."""
         if answer.refused or not answer.citations or query.expects not in ("date", "number"):
             return answer
         said = _stated(answer.text)
         if query.expects == "date" and not (has_date(said) or years(said) or _TIME_WORD.search(said)):
             return self._refused(query, hits, "问的是时间，最接近的段落没有给出时间", "the closest passage gives no date")
-        if query.expects == "number" and _HOW_MANY.search(query.text) and not _NUMERAL.search(said):
+        if query.expects == "number" and _HOW_MANY.search(query.text) and not _NUMERAL.search(_NOT_AMOUNTS.sub("", said)):
             return self._refused(query, hits, "问的是数量，最接近的段落没有给出数字", "the closest passage gives no figure")
         return answer
 
@@ -218,6 +219,10 @@ _NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s|k|m|km|mw|gw|kw|kwh|mwh|gwh|mwp|kwp
 # what answers "when": a relative time word; and "how many": any figure or numeral, an ordinal
 _TIME_WORD = re.compile(r"今年|去年|前年|明年|当年|上半年|下半年|年初|年底|年末|目前|近年|以来|期间|[一二三四五六七八九十]五")
 _NUMERAL = re.compile(r"\d|[一二三四五六七八九十百千万亿两半]|首[位个批家次]")  # not 零: 零碳
+# figures that are no amount: a title (《2030年前碳达峰行动方案》), a code (GB/T 24001, ISO14001,
+# G45), a road (104国道), a date (2018年3月, 7月1日)
+_NOT_AMOUNTS = re.compile(r"《[^》]*》|[A-Za-z][A-Za-z/]*\s*\d+(?:\.\d+)?|\d+\s*(?:国道|省道|县道)"
+                          r"|(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*日)?|\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?")
 _HOW_MANY = re.compile(r"多少|多大|多长|多高|多远|多重|几|第几|排名|how (?:much|many|large|big|long|high|far)"
                        r"|what (?:share|percentage|proportion|rank)", re.I)
 _LETTER_CODE = re.compile(r"(?<![A-Za-z])([A-Za-z]{1,4})\s*(\d+(?:\.\d+)?)(?![\d.])")
