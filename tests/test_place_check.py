@@ -47,6 +47,20 @@ def test_a_place_the_passages_document_never_names_there_is_refused(cases_servic
     assert answer.refused and "石楠县" in answer.notes[-1]
 
 
+def test_an_english_question_is_checked_through_its_translated_place(tmp_path):
+    """"Tonggu County" is translated for the search (铜鼓县); a passage set in 五莲县 does not answer
+    it. A region written as its places joined is left to the scorer (the text says 京津冀)."""
+    from rag.answer.checks import _JOINED_PLACES
+
+    text = ("县域生态案例\n一、五莲县生态建设\n五莲县位于山东省日照市。\n全县森林覆盖率达到35.76%，林草覆盖率62.08%。\n"
+            "二、铜鼓县生态建设\n铜鼓县位于江西省宜春市西北部，山清水秀，是客家人聚居地。\n")
+    service = service_over(tmp_path, {"counties.txt": text})
+    answer = service.ask("What is the forest coverage rate of Tonggu County?")
+    assert answer.refused and "铜鼓县" in answer.notes[-1], (answer.text, answer.notes)
+    assert "35.76%" in service.ask("What is the forest coverage rate of Wulian County?").text
+    assert _JOINED_PLACES.search("trucks in the Beijing-Tianjin-Hebei region")
+
+
 def test_a_passage_set_among_no_places_is_not_refused_for_its_place(tmp_path):
     """A plan that never says whose it is gives no sign of another place: the answer stands."""
     service = service_over(tmp_path, {"plan.txt": "一、主要目标\n到2030年底，森林覆盖率提高至12.7%，森林蓄积量提高至3.3亿立方米。\n"})

@@ -60,19 +60,30 @@ class AnswerChecks:
         return refusal
 
     def _names(self, query: Query) -> list[Mention]:
-        """The places and organisations a Chinese question names (gazetteer mentions), parsed
-        once for the checks that need them."""
+        """The places and organisations a question names (gazetteer mentions; an English one's
+        through the translation the search used), parsed once for the checks that need them."""
         if self._parsed is None or self._parsed[0] is not query:
-            self._parsed = (query, parse(query.text, self.gazetteer, "zh").subject)
+            if query.lang == "zh":
+                names = parse(query.text, self.gazetteer, "zh").subject
+            else:  # an English question's places, as translated for the search (Wulian County -> 五莲县):
+                # only a name the translation gave both bare and with its suffix (五莲, 五莲县), or one
+                # the question calls a county, city…: a common word matched by its sound or meaning
+                # (江河, 大都市) is neither; none for a region written as its places joined
+                # (Beijing-Tianjin-Hebei: the text says 京津冀)
+                named = bool(_EN_ADMIN.search(query.text))
+                names = [] if _JOINED_PLACES.search(query.text) else [
+                    m for m in self.gazetteer.mentions("、".join(query.entities))
+                    if place_stem(m.text) in query.entities or (named and place_stem(m.text))]
+            self._parsed = (query, names)
         return self._parsed[1]
 
     def place(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
-        """A Chinese question naming a place ("石楠县的森林蓄积量…"), answered from a passage set
+        """A question naming a place ("石楠县的森林蓄积量…", or in English), answered from a passage set
         among other places and never the asked one, is about another place: refused, naming it.
         The passage's scene is its document's title, its section path and the paragraphs of its
         section and of the sections enclosing it, up to the passage: "全县…" under an intro naming
         岚峪县 passes, and so does a passage whose scene names no place at all."""
-        if self.gazetteer is None or answer.refused or not answer.citations or query.lang != "zh":
+        if self.gazetteer is None or answer.refused or not answer.citations:
             return answer
         names = [m.text for m in self._names(query) if m.kind == "place" and m.text not in ZH_SCOPES]
         if not names:
@@ -225,6 +236,8 @@ _NOT_AMOUNTS = re.compile(r"《[^》]*》|[A-Za-z][A-Za-z/]*\s*\d+(?:\.\d+)?|\d+
                           r"|(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*日)?|\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?")
 _HOW_MANY = re.compile(r"多少|多大|多长|多高|多远|多重|几|第几|排名|how (?:much|many|large|big|long|high|far)"
                        r"|what (?:share|percentage|proportion|rank)", re.I)
+_EN_ADMIN = re.compile(r"\b(?:County|City|Province|Township|Town|District|Prefecture|Region|Village|Banner|League)\b")
+_JOINED_PLACES = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)+\b")
 _LETTER_CODE = re.compile(r"(?<![A-Za-z])([A-Za-z]{1,4})\s*(\d+(?:\.\d+)?)(?![\d.])")
 
 
