@@ -150,6 +150,15 @@ def _failures(rows, config: str) -> list[str]:
     return out + [""]
 
 
+def _held_out(rows, config: str) -> list[str]:
+    """A held-out split's failures are counted, not listed: its questions are read only as
+    totals while the answerer changes, and a summary is what one reads."""
+    failed = sum(1 for r in rows if r["config"] == config and r["why_failed"])
+    return [f"## Failures of `{config}` ({failed})", "",
+            "Not listed: this split is held out, and only its totals are read while the answer stage changes. "
+            "Each question's row is in results.jsonl.", ""]
+
+
 def summary_markdown(rows: Sequence[dict], meta: dict, charts: Sequence[str] = ()) -> str:
     configs, langs = meta["configs"], meta["langs"]
     out = [
@@ -170,7 +179,7 @@ def summary_markdown(rows: Sequence[dict], meta: dict, charts: Sequence[str] = (
     out += _breakdown(rows, configs, langs, "type", "type")
     out += _breakdown(rows, configs, langs, "doc", "doc")
     out += _failure_kinds(rows, configs)
-    out += _failures(rows, configs[0])
+    out += _held_out(rows, configs[0]) if meta.get("held_out") else _failures(rows, configs[0])
     if charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(out)

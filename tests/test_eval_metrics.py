@@ -135,3 +135,15 @@ def test_failure_kind_groups_messages():
     assert failure_kind("false refusal (evidence at rank 1)") == "false refusal"
     assert failure_kind("missing facts: 12.7%, 3.3亿立方米") == "missing facts"
     assert failure_kind("accurate but too long: 300 chars > 90") == "accurate but too long"
+
+
+def test_a_held_out_splits_report_counts_failures_without_listing_them():
+    from eval.report import summary_markdown
+
+    rows = [score(ITEM, ITEM["question"], "zh", "c", 5, _out("无关[1]", cited=["无关段落"], ranked=["无关段落"]))]
+    meta = {"configs": ["c"], "langs": ["zh"], "date": "d", "command": "rag eval", "dataset": "user-test",
+            "items": 1, "answer_mode": "extractive", "top_k": 5, "seconds": 1.0}
+    listed = summary_markdown(rows, meta)
+    assert ITEM["question"] in listed
+    held_out = summary_markdown(rows, {**meta, "held_out": True})
+    assert ITEM["question"] not in held_out and "## Failures of `c` (1)" in held_out
