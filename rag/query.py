@@ -37,7 +37,7 @@ class Query:
 _NUMBER_Q = re.compile(r"多少|多大|多长|多高|多远|多重|(?<!好)几|比例|比重|百分|率(?!先)|数量|规模|面积|总量|how (much|many|large|big|long|high)|percentage|share|proportion|rate\b|number of|target|investment|cost|amount|area|size|volume|output|capacity|concentration|(?i:gdp)|total")
 _DATE_Q = re.compile(r"何时|什么时候|哪[一几]?年|哪天|哪个?月|几月|几[号日]|日期|when|what year|which year|what date")
 _LIST_Q = re.compile(r"哪些|哪[两二三四五六七八九几][个篇项类种条家大张层方面座所台位处批只株辆艘步点件]|列举|包括|which .*(are|were)|list|what are"
-                     r"|\b(?:which|what) (?:[\w-]+ ){0,3}(?!years\b|hectares\b|tonnes\b|tons\b)[a-z-]{3,}[^s's]s\b")
+                     r"|\b(?:which|what) (?:[\w-]+ ){0,3}(?!years\b|hectares\b|tonnes\b|tons\b)[a-z-]{3,}[^s']s\b")
 _EXPLAIN_Q = re.compile(r"为什么|为何|为啥|如何|怎样|怎么|靠什么|靠啥|原因|办法|措施|做法|why|how (does|do|did|can|is|are|was|were|has|have)|explain|what did .* do")
 _ENTITY_Q = re.compile(r"哪家|哪个|哪座|哪条|哪位|谁|叫什么|叫啥|什么名|名字|名称|是什么|是啥|which (company|firm|enterprise|organi[sz]ation|place|city|county|mountain|river|project|one)|who\b|what is (it|the name)|what's (it|the name)|name of|called|\bwhich\b(?! year)")
 

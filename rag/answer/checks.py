@@ -63,17 +63,8 @@ class AnswerChecks:
         """The places and organisations a question names (gazetteer mentions; an English one's
         through the translation the search used), parsed once for the checks that need them."""
         if self._parsed is None or self._parsed[0] is not query:
-            if query.lang == "zh":
-                names = parse(query.text, self.gazetteer, "zh").subject
-            else:  # an English question's places, as translated for the search (Wulian County -> 五莲县):
-                # only a name the translation gave both bare and with its suffix (五莲, 五莲县), or one
-                # the question calls a county, city…: a common word matched by its sound or meaning
-                # (江河, 大都市) is neither; none for a region written as its places joined
-                # (Beijing-Tianjin-Hebei: the text says 京津冀)
-                named = bool(_EN_ADMIN.search(query.text))
-                names = [] if _JOINED_PLACES.search(query.text) else [
-                    m for m in self.gazetteer.mentions("、".join(query.entities))
-                    if place_stem(m.text) in query.entities or (named and place_stem(m.text))]
+            names = (parse(query.text, self.gazetteer, "zh").subject if query.lang == "zh"
+                     else _translated_places(self.gazetteer, query))
             self._parsed = (query, names)
         return self._parsed[1]
 
@@ -239,6 +230,18 @@ _HOW_MANY = re.compile(r"多少|多大|多长|多高|多远|多重|几|第几|�
 _EN_ADMIN = re.compile(r"\b(?:County|City|Province|Township|Town|District|Prefecture|Region|Village|Banner|League)\b")
 _JOINED_PLACES = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)+\b")
 _LETTER_CODE = re.compile(r"(?<![A-Za-z])([A-Za-z]{1,4})\s*(\d+(?:\.\d+)?)(?![\d.])")
+
+
+def _translated_places(gazetteer: Gazetteer, query: Query) -> list[Mention]:
+    """An English question's places, as translated for the search (Wulian County -> 五莲, 五莲县):
+    only a name the translation gave both bare and with its suffix, or one the question calls a
+    County, City…: a common word matched by its sound or meaning (江河, 大都市) is neither. None
+    for a region written as its places joined (Beijing-Tianjin-Hebei: the text says 京津冀)."""
+    if _JOINED_PLACES.search(query.text):
+        return []
+    named = bool(_EN_ADMIN.search(query.text))
+    return [m for m in gazetteer.mentions("、".join(query.entities))
+            if (stem := place_stem(m.text)) and (stem in query.entities or named)]
 
 
 def _stated(text: str) -> str:

@@ -92,7 +92,7 @@ class ExtractiveAnswerer:
         why = measure_note(query, best.text, query.answer_lang)  # another measure or rate than asked
         if why:
             best = _better_covered(query, best, found, threshold)
-            why = measure_note(query, best.text, query.answer_lang) if best is not found[0] else why
+            why = why if best is found[0] else None  # the lower span passed the measure check
         if why:
             refusal = self.refusal(query, hits, self._other_years(query, found))
             refusal.notes.append(why)
