@@ -8,9 +8,13 @@ Training questions:
 The test split and the regression set (eval/dataset.jsonl) are never read here.
 
 Every candidate span of the retrieved passages is a row, labelled by whether it holds all of
-the item's must_include facts. A logistic regression (scikit-learn) gives each span a
-probability; the refusal threshold per language is chosen on out-of-fold probabilities of the
-dev questions so that at most TARGET_FALSE_REFUSAL of answerable ones are refused.
+the item's must_include facts. A logistic model gives each span a probability. Its loss is the
+pointwise log-loss plus, at a weight chosen out of fold (--ranking), a listwise loss: the
+softmax over one question's spans of picking an answering one. The answerer keeps one span per
+question, which the listwise term judges; the pointwise term keeps the probability comparable
+across questions, as the refusal threshold needs. That threshold per language is chosen on
+out-of-fold probabilities of the dev questions so that at most TARGET_FALSE_REFUSAL of
+answerable ones are refused.
 
     python eval/fit_scorer.py                 # re-fit and write rag/answer/weights.json
     python eval/fit_scorer.py --dry-run       # print the figures only
@@ -49,6 +53,7 @@ USER_SET = ROOT / "eval" / "user_questions.jsonl"
 TARGET_FALSE_REFUSAL = 0.05
 GENERATED = 400  # pseudo-questions from the corpus
 GENERATED_WEIGHT = 0.5  # a generated question counts half a real one
+RANKINGS = (0.0, 0.3, 1.0, 3.0)  # weights of the listwise loss tried; the best out of fold is kept
 SUFFIXES = ("是多少？", "有多少？", "达到了多少？", "多少？", "规模多大？")
 
 
@@ -137,27 +142,80 @@ def standardisation(X) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def fit(X, y, w, C: float = 1.0):
+def fit(X, y, w, groups=None, ranking: float = 0.0, C: float = 1.0):
+    """A logistic model of "this span answers", L2-penalised as scikit-learn's C.
+
+    With ``groups`` (each row's question) and ``ranking`` > 0 the loss adds, at that weight, the
+    listwise loss of each question: the softmax over its spans of picking one that answers. The
+    answerer keeps one span per question, which only the listwise term judges; the pointwise term
+    keeps the probability's level, which the refusal threshold reads, calibrated across questions."""
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = standardisation(X)
-    model = LogisticRegression(C=C, max_iter=2000)
-    model.fit((X - mean) / scale, y, sample_weight=w)
-    return mean, scale, model.coef_[0], float(model.intercept_[0])
+    Z = (X - mean) / scale
+    if groups is None or ranking <= 0:
+        model = LogisticRegression(C=C, max_iter=2000)
+        model.fit(Z, y, sample_weight=w)
+        return mean, scale, model.coef_[0], float(model.intercept_[0])
+    coef, intercept = fit_ranked(Z, y.astype(float), w, groups, ranking, C)
+    return mean, scale, coef, intercept
+
+
+def fit_ranked(Z, y, w, groups, ranking: float, C: float):
+    """Minimise the weighted pointwise log-loss + ranking x the listwise loss + the L2 penalty."""
+    from scipy.optimize import minimize
+
+    asked = np.isin(groups, groups[y == 1])  # a question with no answering span ranks nothing
+    Zq, yq = Z[asked], y[asked]
+    _, q = np.unique(groups[asked], return_inverse=True)
+    nq = q.max() + 1
+    weight = np.bincount(q, w[asked], nq)  # a question weighs as much as its rows together
+    d = Z.shape[1]
+
+    def loss(params):
+        beta, b = params[:d], params[d]
+        p = 1 / (1 + np.exp(-(Z @ beta + b)))
+        point = -(w * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum()
+        s = Zq @ beta
+        top = np.full(nq, -np.inf)
+        np.maximum.at(top, q, s)
+        e = np.exp(s - top[q])
+        every, good = np.bincount(q, e, nq), np.bincount(q, e * yq, nq)
+        listwise = -(weight * (np.log(good) - np.log(every))).sum()
+        grad = Z.T @ (w * (p - y)) + ranking * (Zq.T @ ((e / every[q] - e * yq / good[q]) * weight[q])) + beta / C
+        value = point + ranking * listwise + beta @ beta / (2 * C)
+        return value, np.append(grad, (w * (p - y)).sum())
+
+    x = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B", options={"maxiter": 5000}).x
+    return x[:d], float(x[d])
 
 
 def predict(X, mean, scale, coef, intercept):
     return 1 / (1 + np.exp(-(((X - mean) / scale) @ coef + intercept)))
 
 
-def out_of_fold(X, y, w, groups, folds: int = 5):
+def out_of_fold(X, y, w, groups, ranking: float = 0.0, folds: int = 5):
     """Each question's span probabilities from a model that never saw that question."""
     probs = np.zeros(len(y))
     fold_of = groups % folds
     for f in range(folds):
         train = fold_of != f
-        probs[~train] = predict(X[~train], *fit(X[train], y[train], w[train]))
+        probs[~train] = predict(X[~train], *fit(X[train], y[train], w[train], groups[train], ranking))
     return probs
+
+
+def choose_ranking(X, y, w, groups, meta, rankings) -> tuple[float, list]:
+    """The listwise weight whose out-of-fold best span answers most real dev questions (zh and en
+    together; the smaller weight on a tie), with its per-question tops."""
+    best = None
+    for ranking in rankings:
+        tops = per_question(out_of_fold(X, y, w, groups, ranking), y, groups, meta)
+        share = {lang: best_span_share(tops, meta, lang) for lang in ("zh", "en")}
+        print(f"listwise weight {ranking}: out-of-fold best span right "
+              + ", ".join(f"{lang} {v:.4f}" for lang, v in share.items()), file=sys.stderr, flush=True)
+        if best is None or sum(share.values()) > best[0] + 1e-9:
+            best = (sum(share.values()), ranking, tops)
+    return best[1], best[2]
 
 
 def per_question(probs, y, groups, meta):
@@ -242,6 +300,9 @@ def extend(X, y, w, groups, meta, new: list[str], path=WEIGHTS) -> dict:
 
 def main(argv=None) -> int:
     ap = fitting.parser(__doc__, WEIGHTS)
+    ap.add_argument("--ranking", type=float, default=None,
+                    help="weight of the listwise loss beside the pointwise one (0: pointwise only); "
+                         f"default: whichever of {RANKINGS} picks the answering span most often out of fold")
     ap.add_argument("--generated", type=int, default=GENERATED, help="pseudo-questions from the corpus")
     ap.add_argument("--extend", nargs="+", metavar="FEATURE", choices=FEATURES,
                     help="fit only these features' weights, keeping the fitted ones (see above)")
@@ -263,20 +324,19 @@ def main(argv=None) -> int:
     if args.extend:
         weights = extend(X, y, w, groups, meta, list(dict.fromkeys(args.extend)))
         return report_and_write(weights, weights["features"], args, t0)
-    oof = out_of_fold(X, y, w, groups)
-    tops = per_question(oof, y, groups, meta)
+    ranking, tops = choose_ranking(X, y, w, groups, meta, RANKINGS if args.ranking is None else (args.ranking,))
     thresholds, stats = {}, {}
     for lang in ("zh", "en"):
         thresholds[lang], stats[lang] = choose_threshold(tops, meta, lang)
         stats[lang]["top_span_correct"] = best_span_share(tops, meta, lang)
         stats[lang]["threshold"] = round(thresholds[lang], 4)
-    mean, scale, coef, intercept = fit(X, y, w)
+    mean, scale, coef, intercept = fit(X, y, w, groups, ranking)
     weights = {
         "version": 1, "features": list(FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
         "coef": coef.tolist(), "intercept": intercept, "thresholds": thresholds,
         "meta": {"fitted": date.today().isoformat(), "rows": int(len(y)), "positives": int(y.sum()),
                  "questions": len(items), "dev_items": len(dev), "generated": args.generated,
-                 "top_k": k, "embedding": embedder_key(service.embedder), "target_false_refusal": TARGET_FALSE_REFUSAL,
+                 "top_k": k, "ranking": ranking, "embedding": embedder_key(service.embedder), "target_false_refusal": TARGET_FALSE_REFUSAL,
                  "out_of_fold_dev": stats, "command": "python eval/fit_scorer.py"},
     }
     return report_and_write(weights, FEATURES, args, t0)
