@@ -78,6 +78,11 @@ def test_a_count_is_counted_in_its_own_classifier():
     cars = analyze("How many new energy vehicles were sold last year?")  # the dictionary counts cars in 辆
     assert asked_measures(cars) == {"count:辆"}
     assert wrong_measure(cars, "全国新增新能源汽车相关企业超过6.8万家") and not wrong_measure(cars, "销售新能源汽车136.7万辆")
+    # the counted things decide, not another indicator word elsewhere in the question
+    birds = analyze("After the restoration, how many bird species are recorded in the project area?")
+    assert "area" not in asked_measures(birds)
+    assert wrong_measure(birds, "七里海湖面急速萎缩至286公顷") and not wrong_measure(birds, "鸟类增加至171种")
+    assert asked_measures(analyze("How many tourists visited the park in the area?")) == {"people"}
 
 
 LAKE = ("南湾湖生态修复\n"

@@ -92,10 +92,12 @@ def asked_measures(query: Query) -> set[str]:
         return set() if measure is None or query.unit == "个" else {measure}
     if not _AMOUNT_ASK.search(query.text):
         return set()
-    implied = {m for m, pattern in _IMPLIED_RE.items() if pattern.search(query.text)}
-    counted = None if implied else _english_count(query.text)
-    if counted:
-        return counted
+    implied = _implied(query.text)
+    counted = _english_count(query.text)
+    if counted:  # "how many <things>": the things decide ("how many bird species … in the project
+        implied = _implied(_COUNTED.search(query.text).group(1))  # area" is a count, "how many tourists" people)
+        if not implied:
+            return counted
     return implied | {"share"} if implied and _CHANGE.search(query.text) else implied
 
 
@@ -107,6 +109,10 @@ _COUNTED = re.compile(r"\bhow many\s+((?:[a-z][\w'-]*\s+){0,3}?[a-z][\w'-]*?)(?=
 _NOT_COUNTED = re.compile(r"\b(?:years?|months?|days?|hours?|weeks?|times|percent|per cent|percentage|points?|square|"
                           r"cubic|metres?|meters?|kilo\w*|mega\w*|giga\w*|watts?|tonnes?|tons?|hectares?|mu|yuan|"
                           r"dollars?|kwh|mw|gw|kw)\b", re.I)
+
+
+def _implied(text: str) -> set[str]:
+    return {m for m, pattern in _IMPLIED_RE.items() if pattern.search(text)}
 
 
 def _english_count(question: str) -> set[str] | None:
