@@ -156,8 +156,8 @@ def test_a_lower_span_of_the_asked_measure_answers_only_when_it_covers_more():
     from rag.answer.extractive import _better_covered
 
     query = analyze("马尔康在建的水电站装机有多大？")
-    cand = lambda text, score, cov, rare: SimpleNamespace(text=text, score=score,  # noqa: E731
-                                                          features={"cov": cov, "idf_cov": rare})
+    cand = lambda text, score, cov, rare: SimpleNamespace(  # noqa: E731
+        text=text, score=score, features={"cov": cov, "idf_cov": rare, "ent_missing": 1.0}, in_sentence=[])
     best = cand("扩建日处理1万立方米的污水处理厂一座，新建雨污管网53公里", 0.31, 0.31, 0.2)
     power = cand("在建水电站装机容量达368万千瓦", 0.21, 0.69, 1.0)
     assert _better_covered(query, best, [best, power], threshold=0.13) is power
@@ -166,3 +166,23 @@ def test_a_lower_span_of_the_asked_measure_answers_only_when_it_covers_more():
     assert _better_covered(query, best, [best, narrower], threshold=0.13) is best
     no_figure = cand("加快推进水电站建设", 0.21, 0.69, 1.0)  # the asked measure, but no figure of it
     assert _better_covered(query, best, [best, no_figure], threshold=0.13) is best
+
+
+def test_a_lower_span_answers_when_its_passage_names_the_subject_and_it_says_more_of_the_ask():
+    """The best span introduces the company and states its area; a lower span under a passage
+    naming the company states the asked rate, though it repeats fewer of the question's words."""
+    from types import SimpleNamespace
+
+    from rag.answer.extractive import _better_covered
+
+    query = analyze("青岛绿帆建筑垃圾分离率能到多少？")
+    cand = lambda text, cov, missing, said: SimpleNamespace(  # noqa: E731
+        text=text, score=0.3, features={"cov": cov, "idf_cov": cov, "ent_missing": missing}, in_sentence=said)
+    best = cand("青岛绿帆再生建材有限公司打造了建筑废弃物资源化综合利用产业园，占地面积158亩", 0.5, 0.0,
+                ["青岛", "绿帆", "建筑"])
+    rate = cand("建筑废弃物分离技术达到了国际领先水平，分离率达到了98%", 0.2, 0.0, ["建筑", "分离"])
+    assert _better_covered(query, best, [best, rate], threshold=0.13) is rate
+    elsewhere = cand("建筑废弃物分离技术达到了国际领先水平，分离率达到了98%", 0.2, 1.0, ["建筑", "分离"])  # another subject's
+    assert _better_covered(query, best, [best, elsewhere], threshold=0.13) is best
+    said_less = cand("分离率达到了98%", 0.2, 0.0, ["分离"])  # no more of the ask than the best
+    assert _better_covered(query, best, [best, said_less], threshold=0.13) is best

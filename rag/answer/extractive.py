@@ -188,15 +188,26 @@ def _better_covered(query: Query, best: Candidate, found: list[Candidate], thres
     more of one. The model's similarity alone put the other above it ("在建水电站装机有多大" vs a
     sewage plant's 日处理1万立方米 in the same passage); a span covering less is no evidence."""
     cov, rare = best.features.get("cov", 0.0), best.features.get("idf_cov", 0.0)
-    asked = asked_measures(query)
+    asked, said = asked_measures(query), _indicators_said(query, best)
     for c in found[1:10]:
         if c.score < threshold:
             break
         c_cov, c_rare = c.features.get("cov", 0.0), c.features.get("idf_cov", 0.0)
-        if (c_cov >= cov and c_rare >= rare and (c_cov > cov or c_rare > rare)
+        covers = c_cov >= cov and c_rare >= rare and (c_cov > cov or c_rare > rare)
+        # or: its passage names what the question names, and the span says more of what is asked
+        # about it ("分离率达到了98%" under a passage on the company the best span introduces)
+        says_more = not c.features.get("ent_missing", 1.0) and _indicators_said(query, c) > said
+        if ((covers or says_more)
                 and states_asked_measure(asked, c.text) and not measure_note(query, c.text, query.answer_lang)):
             return c
     return best
+
+
+def _indicators_said(query: Query, cand: Candidate) -> int:
+    """How many of the question's concepts other than its names the span itself states."""
+    names = set(query.entities)
+    said = set(cand.in_sentence)
+    return sum(1 for g in (query.groups or [[t] for t in query.terms]) if g and not set(g) & names and set(g) & said)
 
 
 def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:
