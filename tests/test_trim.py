@@ -40,6 +40,20 @@ def test_clause_signals_follow_the_question():
     assert forest["foreign"] > wetland["foreign"] and rows[0]["quantity"] == 0.0
 
 
+def test_an_answer_never_stops_at_the_colon_that_announces_it():
+    """A clause ending in a colon (…是指：, …包括：) runs on to its sentence's end; any other clause
+    ends where it ends, and the next sentence is never taken."""
+    from rag.answer.trim import past_colon
+
+    text = "全域实施“两个替代”工程是指：在县域范围内，全面推广“有机肥替代化肥”。该县还打造了20个品牌。"
+    chunk = Chunk("c", "d", "t", (), 0, len(text), text)
+    cand = Candidate(chunk, 0, len(text), 0, 2)
+    intro = (0, text.index("："))
+    assert text[intro[0] : past_colon(cand, intro)] == "全域实施“两个替代”工程是指：在县域范围内，全面推广“有机肥替代化肥”。"
+    plain = (text.index("在县域"), text.index("，全面"))
+    assert past_colon(cand, plain) == plain[1]
+
+
 def test_the_packaged_weights_load_and_match_the_features():
     trimmer = ClauseTrimmer.load()
     assert len(trimmer.coef) == len(TRIM_FEATURES) and "default" in trimmer.margins

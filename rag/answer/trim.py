@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..query import _ASK_RE, Query
-from ..text import clause_spans, content_terms, has_date, normalize
+from ..text import clause_spans, content_terms, has_date, normalize, sentence_spans
 from .features import _ENUM_RE, _EXPLAIN_RE, _NAME_RE, Candidate, contains, has_quantity, term_weight
 from .units import asked_measures, states_asked_measure
 
@@ -163,4 +163,13 @@ class ClauseTrimmer:
         cap = query.asks + 1 if query.expects == "number" else None
         informative = [r["foreign"] > 0 or r["quantity"] > 0 for r in rows]
         lo, hi = best_run(self.probabilities(rows), margin, figures, cap, informative)
-        return clauses[lo][0], clauses[hi][1]
+        return clauses[lo][0], past_colon(cand, clauses[hi])
+
+
+def past_colon(cand: Candidate, clause: tuple[int, int]) -> int:
+    """Where an answer ending with ``clause`` ends: a clause announcing what follows (…工程是指：,
+    …包括：) runs on to the end of its sentence, since what it announces is the answer."""
+    text = cand.chunk.text
+    if text[clause[1] : clause[1] + 1] not in ("：", ":"):
+        return clause[1]
+    return next((e for s, e in sentence_spans(text, cand.start, cand.end) if s <= clause[0] < e), clause[1])
