@@ -27,6 +27,17 @@ def test_units_of_one_measure_agree():
     assert stated_measures("PM2.5年均浓度为33微克/立方米") == {"concentration"}  # not a volume
 
 
+
+def test_a_figure_without_a_unit_takes_the_measure_its_indicator_implies():
+    """户籍人口22.8万 states a number of people though no 人 follows; the indicator must stand in
+    the figure's own clause, right before it."""
+    assert stated_measures("到2023年1月份，凉城县户籍人口22.8万") == {"time", "people"}
+    assert stated_measures("项目总投资约1.2亿") == {"money"}
+    assert stated_measures("人口普查工作中，编号123") == {"other"}  # another clause's word
+    query = analyze("凉城县县城里住了多少人？")
+    assert not wrong_measure(query, "凉城县户籍人口22.8万，其中城镇人口4.3万")
+
+
 @pytest.mark.parametrize("question, measures", [
     ("湿地修复了多少公顷？", {"area"}),
     ("How many tonnes of CO2 are cut each year?", {"mass"}),

@@ -52,15 +52,28 @@ def measure_of(unit: str | None) -> str | None:
 
 def stated_measures(text: str) -> set[str]:
     """The measures of the figures a span states ("超600万千瓦时" -> {"energy"}): "time" for a
-    date or a duration (2016年5月, 6个月), "other" for a figure whose unit is not known."""
+    date or a duration (2016年5月, 6个月); for a figure with no unit, what the indicator right
+    before it implies (户籍人口22.8万: people); else "other"."""
     out = set()
     for m in _FIGURE.finditer(text):
         unit = _UNIT_AFTER.match(text, m.end())
         if unit and not text.startswith("个月", m.end()):
             out.add(_UNIT_OF[unit.group(0).lower()])
+        elif _TIME_AFTER.match(text, m.end()):
+            out.add("time")
         else:
-            out.add("time" if _TIME_AFTER.match(text, m.end()) else "other")
+            out |= _indicated(text[max(0, m.start() - _INDICATOR_REACH) : m.start()]) or {"other"}
     return out
+
+
+_INDICATOR_REACH = 6  # characters before a unitless figure where its indicator may stand
+_CLAUSE_END = re.compile(r"[，,；;。：:、（(]")
+
+
+def _indicated(before: str) -> set[str]:
+    """The measure the indicator ending ``before`` implies, within its clause ("户籍人口" -> people)."""
+    before = _CLAUSE_END.split(before)[-1]
+    return {m for m, pattern in _IMPLIED_RE.items() if m != "share" and pattern.search(before)}
 
 
 # what an indicator is measured in, when the question names no unit ("面积多大" is an area);
