@@ -52,12 +52,16 @@ def test_an_english_question_is_checked_through_its_translated_place(tmp_path):
     it. A region written as its places joined is left to the scorer (the text says 京津冀)."""
     from rag.answer.checks import _JOINED_PLACES
 
-    text = ("县域生态案例\n一、五莲县生态建设\n五莲县位于山东省日照市。\n全县森林覆盖率达到35.76%，林草覆盖率62.08%。\n"
-            "二、铜鼓县生态建设\n铜鼓县位于江西省宜春市西北部，山清水秀，是客家人聚居地。\n")
-    service = service_over(tmp_path, {"counties.txt": text})
+    wulian = "县域生态案例\n一、五莲县生态建设\n五莲县位于山东省日照市。\n全县森林覆盖率达到35.76%，林草覆盖率62.08%。\n"
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    service = service_over(tmp_path / "a", {"counties.txt": wulian + "二、铜鼓县生态建设\n"})  # named in a heading only
     answer = service.ask("What is the forest coverage rate of Tonggu County?")
     assert answer.refused and "铜鼓县" in answer.notes[-1], (answer.text, answer.notes)
     assert "35.76%" in service.ask("What is the forest coverage rate of Wulian County?").text
+    # with a sentence on 铜鼓县 that states no rate, that sentence is the closest; it is refused too
+    service = service_over(tmp_path / "b", {"counties.txt": wulian + "二、铜鼓县生态建设\n"
+                                            "铜鼓县位于江西省宜春市西北部，山清水秀，是客家人聚居地。\n"})
+    assert service.ask("What is the forest coverage rate of Tonggu County?").refused
     assert _JOINED_PLACES.search("trucks in the Beijing-Tianjin-Hebei region")
 
 

@@ -20,6 +20,7 @@ from ..types import Answer, Chunk, Citation, Document, Hit
 from .features import target_years
 from .followup import Resolution
 from .slots import ZH_SCOPES, parse
+from .units import asked_measures
 
 
 class AnswerChecks:
@@ -142,7 +143,8 @@ class AnswerChecks:
         said = _stated(answer.text)
         if query.expects == "date" and not (has_date(said) or years(said) or _TIME_WORD.search(said)):
             return self._refused(query, hits, "问的是时间，最接近的段落没有给出时间", "the closest passage gives no date")
-        if query.expects == "number" and _HOW_MANY.search(query.text) and not _NUMERAL.search(_NOT_AMOUNTS.sub("", said)):
+        asks_amount = _HOW_MANY.search(query.text) or asked_measures(query)  # "what is the … rate" asks one too
+        if query.expects == "number" and asks_amount and not _NUMERAL.search(_NOT_AMOUNTS.sub("", said)):
             return self._refused(query, hits, "问的是数量，最接近的段落没有给出数字", "the closest passage gives no figure")
         return answer
 
