@@ -90,6 +90,15 @@ def test_english_after_chinese_goes_through_the_dictionary():
     assert mixed == "By when does 岚峪零碳产业园 plan to run on renewable power?"
 
 
+def test_an_english_place_follow_up_names_the_place_as_the_corpus_does():
+    """"And Lanyu County in Beiling?" after a Chinese question: every name of the follow-up,
+    outermost first, each as the corpus names it (岚峪 + County -> 岚峪县, a county the corpus
+    knows), so that the search finds that county's passages."""
+    resolver = Resolver(FAKE, {"岚峪", "北岭", "森林", "覆盖率", "目标"})  # the pinyin spells 岚峪, 北岭
+    assert resolver.resolve("And Lanyu County in Beiling?", Q).text == "北岭岚峪县2030年森林覆盖率目标是多少？"
+    assert resolver.resolve("What about Lanyu County?", Q).text == "北岭省岚峪县2030年森林覆盖率目标是多少？"
+
+
 def test_a_previous_topic_ends_on_its_last_content_word():
     """A why/how follow-up takes the previous question's topic: without the tail of its question
     ("都干了些啥" -> not "都干了些"), and without a double space where the anaphor was."""

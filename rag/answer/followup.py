@@ -42,6 +42,11 @@ class Resolution:
     years: list[int] = field(default_factory=list)  # years the follow-up asks that the previous question did not
 
 
+# an English administrative word and the suffix a Chinese place name of that level ends with
+_ADMIN_SUFFIX = {"province": "省", "city": "市", "county": "县", "district": "区", "prefecture": "州",
+                 "banner": "旗", "town": "镇", "township": "乡"}
+
+
 class Resolver:
     """Resolves follow-ups with the names of one corpus (``gazetteer``) and its vocabulary
     (translations are kept only when the corpus uses them)."""
@@ -180,15 +185,21 @@ class Resolver:
         return translate_groups(text, self.vocabulary)
 
     def _names_zh(self, slots: Slots) -> str | None:
+        """The follow-up's names in Chinese, outermost first ("Jingyu County in Jilin" -> 吉林省靖宇县);
+        of a name's translations, the longest the corpus names as a place or organisation (靖宇县,
+        not 靖宇), so that the search finds its passages."""
         names = []
-        for m in reversed(slots.subject_run()):  # "Liangcheng County in Inner Mongolia": outermost first in Chinese
+        for m in reversed(slots.subject or slots.subject_run()):
             if re.search(r"[\u4e00-\u9fff]", m.text):
                 names.append(m.text)
                 continue
             groups = self._groups(m.text)
             if not groups:
                 return None
-            names.append("".join(g[0] for g in groups))
+            name = "".join(max(g, key=lambda c: (self.gazetteer.kind(c) is not None, len(c))) for g in groups)
+            suffix = _ADMIN_SUFFIX.get(m.text.split()[-1].lower(), "")
+            names.append(name + suffix if suffix and not name.endswith(suffix)
+                         and self.gazetteer.kind(name + suffix) else name)  # "Lanyu County": 岚峪 + 县
         return "".join(names)
 
     def _translate_ellipsis(self, new: Slots) -> str | None:
