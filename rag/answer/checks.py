@@ -115,7 +115,8 @@ class AnswerChecks:
         stated = {y for c in answer.citations for y in self.stated_years(c)}
         if not stated or stated & set(asked):
             return answer
-        return self.answerer.refusal(query, hits, sorted(stated))
+        given = stated | set(self.answerer.other_years(query, hits))  # the other close spans' years too
+        return self.answerer.refusal(query, hits, sorted(given))
 
     def code(self, answer: Answer, query: Query, hits: list[Hit]) -> Answer:
         """A grade code the question names (5A, 3D) that the cited passage and its scene never

@@ -140,6 +140,10 @@ class ExtractiveAnswerer:
         fitted = self.scorer.meta.get("embedding")
         return not (fitted and self.embedding and model_identity(fitted) != model_identity(self.embedding))
 
+    def other_years(self, query: Query, hits: list[Hit]) -> list[int]:
+        """The years the passages closest to a question about another year speak of."""
+        return self._other_years(query, self.ranked(query, hits))
+
     @staticmethod
     def _other_years(query: Query, found: list[Candidate]) -> list[int]:
         """Years the closest spans speak of, when the question asked for another one: spans holding
