@@ -131,6 +131,9 @@ def test_scorer_thresholds_hold_for_any_backend_of_the_fitted_model(service):
     ("25年平均发电量约360万kWh，实现再生水厂约20%耗电量的自给", "What share of its power does it cover?", "20%"),
     ("投资2.46亿元，恢复水面面积2000公顷", "How many hectares of water surface were restored?", "2000公顷"),
     ("2030年森林覆盖率达到12.7%", "What is the forest coverage target?", "12.7%"),
+    # no figure of the asked measure: no lead, rather than a road number for an investment
+    ("上跨苍山路、104国道，设置分离式高架桥", "What is the total investment of the connector?", None),
+    ("中水源热泵能源站投资约1亿元，节能率达60%", "What is the energy saving rate of the station?", "60%"),
 ])
 def test_an_english_answer_leads_with_the_figure_asked_for(body, question, figure):
     from rag.answer.extractive import _key_figure

@@ -269,8 +269,12 @@ def _year_phrase(sentence: str, asked: list[int]) -> str:
 def _key_figure(body: str, query: Query) -> str | None:
     """The figure an English answer leads with: one in the asked unit, else a percentage when a
     rate or share is asked, else the first that is not a year (for a date question, the first)."""
-    values = [re.sub(r"\s+", "", m.group(0)) for m in NUMBER_RE.finditer(body)
-              if not re.search(r"[A-Za-z.]$", body[: m.start()])]  # not the digits of PM2.5, G45, CO2
+    found = [m for m in NUMBER_RE.finditer(body)
+             if not re.search(r"[A-Za-z.]$", body[: m.start()])]  # not the digits of PM2.5, G45, CO2
+    asked = asked_measures(query) if query.expects == "number" else set()
+    if asked:  # a figure of another measure would mislead as the lead (104 of 104国道 for an investment)
+        found = [m for m in found if states_asked_measure(asked, m.group(0) + _unit_after(body, m.end()))]
+    values = [re.sub(r"\s+", "", m.group(0)) for m in found]
     if query.expects != "date":
         values = [v for v in values if not re.fullmatch(r"(19|20)\d{2}年?", v)]
     if not values:
@@ -280,6 +284,11 @@ def _key_figure(body: str, query: Query) -> str | None:
     elif _RATE_Q.search(query.text):
         values.sort(key=lambda v: not v.endswith(("%", "％")))
     return values[0]
+
+
+def _unit_after(body: str, end: int) -> str:
+    """What follows a figure up to its clause's end, a few characters at most: where its unit is."""
+    return re.split(r"[，,；;。、\s]", body[end : end + 8])[0]
 
 
 _RATE_Q = re.compile(r"率|比例|比重|占比|百分|\brate\b|share|percent|proportion|ratio", re.I)
