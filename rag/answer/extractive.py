@@ -88,7 +88,7 @@ class ExtractiveAnswerer:
         threshold = self.scorer.threshold_for(query.lang) if calibrated else 0.0
         if not found or found[0].score < threshold:
             return self.refusal(query, hits, self._other_years(query, found))
-        best = found[0]
+        best = _speaker_span(query, found, threshold)
         why = measure_note(query, best.text, query.answer_lang)  # another measure or rate than asked
         if why:
             best = _better_covered(query, best, found, threshold)
@@ -169,6 +169,26 @@ class ExtractiveAnswerer:
                         f"(they only cover {', '.join(map(str, other_years[:4]))}).")
             text += " The closest passages are listed below."
         return Answer(query.text, text, True, [], hits, lang=query.answer_lang)
+
+
+def _speaker_span(query: Query, found: list[Candidate], threshold: float) -> Candidate:
+    """For a question about what someone thinks or said (钱红觉得…, "according to Song Yuyan"),
+    the best span that gives that person's words, when one clears the threshold; else the best.
+    Who speaks is no weighed signal: most spans naming a question's subject only introduce it."""
+    best = found[0]
+    names = [n for n in query.entities if len(n) >= 2]
+    if not names or not _ASKS_VIEW.search(query.text) or any(speaks(best.text, n) for n in names):
+        return best
+    return next((c for c in found[1:10] if c.score >= threshold and any(speaks(c.text, n) for n in names)), best)
+
+
+def speaks(text: str, name: str) -> bool:
+    """Whether ``text`` gives ``name``'s words: the name, then a speech verb a few characters on."""
+    return re.search(rf"{re.escape(name)}[^，,。；;“”]{{0,6}}?{SPEECH_VERB}", text) is not None
+
+
+_ASKS_VIEW = re.compile(r"觉得|认为|看来|眼中|眼里|怎么说|说了|表示|谈到|介绍说|(?i:according to|\bin \w+(?: \w+)?'s view"
+                        r"|\b(?:think|thinks|believe|believes|say|says|said)\b)")
 
 
 def shortest_sufficient(best: Candidate, found: list[Candidate], ratio: float) -> Candidate:
