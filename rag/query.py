@@ -33,6 +33,11 @@ class Query:
     def answer_lang(self) -> str:
         return self.reply_lang or self.lang
 
+    @property
+    def concepts(self) -> list[list[str]]:
+        """The question's concepts, each as its alternatives: the groups, else one term each."""
+        return [g for g in (self.groups or [[t] for t in self.terms]) if g]
+
 
 _NUMBER_Q = re.compile(r"多少|多大|多长|多高|多远|多重|(?<!好)几|比例|比重|百分|率(?!先)|数量|规模|面积|总量|how (much|many|large|big|long|high)|percentage|share|proportion|rate\b|number of|target|investment|cost|amount|area|size|volume|output|capacity|concentration|(?i:gdp)|total")
 _DATE_Q = re.compile(r"何时|什么时候|哪[一几]?年|哪天|哪个?月|几月|几[号日]|日期|when|what year|which year|what date")

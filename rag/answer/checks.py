@@ -183,7 +183,7 @@ class AnswerChecks:
         if not body or not (body in before or before in body):
             return answer
         old = set(self.analyze(previous.search_question or previous.question).terms)
-        new = [g for g in (query.groups or [[t] for t in query.terms]) if not set(g) & old]
+        new = [g for g in query.concepts if not set(g) & old]
         sentence = normalize(" ".join(c.sentence for c in answer.citations))
         if not new or any(normalize(t) in sentence for g in new for t in g):
             return answer

@@ -231,7 +231,7 @@ def _indicators_said(query: Query, cand: Candidate) -> int:
     """How many of the question's concepts other than its names the span itself states."""
     names = set(query.entities)
     said = set(cand.in_sentence)
-    return sum(1 for g in (query.groups or [[t] for t in query.terms]) if g and not set(g) & names and set(g) & said)
+    return sum(1 for g in query.concepts if not set(g) & names and set(g) & said)
 
 
 def _sentences_around(text: str, start: int, end: int) -> tuple[int, int]:

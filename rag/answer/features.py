@@ -284,7 +284,7 @@ class FeatureBuilder:
         return ctx
 
     def candidates(self, query: Query, hits: list[Hit]) -> list[Candidate]:
-        groups = [g for g in (query.groups or [[t] for t in query.terms]) if g]
+        groups = query.concepts
         weights = [max(term_weight(t) for t in g) for g in groups]
         entity_groups = [g for g in groups if set(g) & set(query.entities)]
         qvec = None if query.vector is None else np.atleast_2d(query.vector)

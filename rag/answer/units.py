@@ -72,8 +72,7 @@ _CLAUSE_END = re.compile(r"[，,；;。：:、（(]")
 
 def _indicated(before: str) -> set[str]:
     """The measure the indicator ending ``before`` implies, within its clause ("户籍人口" -> people)."""
-    before = _CLAUSE_END.split(before)[-1]
-    return {m for m, pattern in _IMPLIED_RE.items() if m != "share" and pattern.search(before)}
+    return _implied(_CLAUSE_END.split(before)[-1]) - {"share"}  # 率 before any unlabelled figure says no share
 
 
 # what an indicator is measured in, when the question names no unit ("面积多大" is an area);
@@ -106,11 +105,11 @@ def asked_measures(query: Query) -> set[str]:
     if not _AMOUNT_ASK.search(query.text):
         return set()
     implied = _implied(query.text)
-    counted = _english_count(query.text)
-    if counted:  # "how many <things>": the things decide ("how many bird species … in the project
-        implied = _implied(_COUNTED.search(query.text).group(1))  # area" is a count, "how many tourists" people)
+    things = _counted_things(query.text)
+    if things:  # "how many <things>": the things decide ("how many bird species … in the project
+        implied = _implied(things)  # area" is a count, "how many tourists" people)
         if not implied:
-            return counted
+            return _count_of(things)
     return implied | {"share"} if implied and _CHANGE.search(query.text) else implied
 
 
@@ -128,16 +127,18 @@ def _implied(text: str) -> set[str]:
     return {m for m, pattern in _IMPLIED_RE.items() if pattern.search(text)}
 
 
-def _english_count(question: str) -> set[str] | None:
-    """For "how many <things>": a count in the measure words the dictionary gives the things
-    ("how many vehicles" -> 辆, so "6.8万家企业" does not answer it), a plain count when it gives
-    none or only 个; None when the question asks no count."""
+def _counted_things(question: str) -> str | None:
+    """The things of "how many <things>"; None when the question asks no count of things."""
+    m = _COUNTED.search(question)
+    return None if m is None or _NOT_COUNTED.search(m.group(1)) else m.group(1)
+
+
+def _count_of(things: str) -> set[str]:
+    """A count in the measure words the dictionary gives the things ("vehicles" -> 辆, so
+    "6.8万家企业" does not answer it), a plain count when it gives none or only 个."""
     from ..translate import classifiers_of
 
-    m = _COUNTED.search(question)
-    if m is None or _NOT_COUNTED.search(m.group(1)):
-        return None
-    counted = classifiers_of(m.group(1)) & set(MEASURES["count"]) - {"个"}
+    counted = classifiers_of(things) & set(MEASURES["count"]) - {"个"}
     return {f"count:{c}" for c in counted} or {"count"}
 
 
