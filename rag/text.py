@@ -28,6 +28,16 @@ NUMBER_RE = re.compile(
     r"(?<![\d.])\d+(?:[.,]\d+)*(?:\s*(?:%|％|‰|万亿|亿|万|千|百))?"
     r"(?:\s*(?:立方米|平方公里|平方米|公里|千米|公顷|亩|吨|千瓦时|千瓦|元|人|个|家|项|座|所|倍|年|月|日|天|户|只|株|种|微克/立方米))?"
 )
+# A figure written in Chinese numerals: 两千万元, 二十三家, 三万吨, 突破万亿元, 千亿级. A numeral of one
+# digit counts only before a unit of measure (五吨, 三亿元): with a counter it structures a text more
+# often than it counts (三个层面, 五个中心, 三家园区, 两个替代). 第二 is a rank, 数十辆 and 百家 no figure, 十四五 a name.
+_CN_UNITS = "元|吨|亩|公顷|公里|千米|平方公里|立方米|人|户|名|倍"
+CN_FIGURE_RE = re.compile(
+    r"(?<![第数几])(?:(?:[一二三四五六七八九两][十百千万亿]|十)[一二三四五六七八九十百千万亿]*[余多]?"
+    r"(?=[家个项座台辆名人户吨亩元倍次种所条批套处]|公顷|公里|千米|平方|立方)"
+    rf"|[一二三四五六七八九两](?=[万亿]*(?:{_CN_UNITS}))[万亿]*"
+    r"|[千百万]亿(?=元|级|规模))"
+)
 YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年|\b|[^\d])")
 
 

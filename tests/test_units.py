@@ -28,6 +28,20 @@ def test_units_of_one_measure_agree():
 
 
 
+def test_figures_in_chinese_numerals_are_figures():
+    from rag.answer.features import has_quantity
+
+    assert stated_measures("全区林业总产值突破万亿元") == {"money"}
+    assert stated_measures("引进社会资本两千万元，新增就业二十三人") == {"money", "people"}
+    assert stated_measures("已入驻一百多家企业") == {"count:家"}
+    assert has_quantity("产业规模已达千亿级")
+    # a one-digit numeral with a counter structures a text; a rank, 数十 and 百家 are no amounts
+    for text in ("按照三个层面推进", "面向五个中心", "实施两个替代", "列华中电网区域第二", "数十辆卡车",
+                 "荣登全国百家深呼吸小城", "十四五规划"):
+        assert not has_quantity(text), text
+    assert stated_measures("总投资2000多万人民币") == {"money"}  # not 万 + 人 in Chinese numerals either
+
+
 def test_a_figure_without_a_unit_takes_the_measure_its_indicator_implies():
     """户籍人口22.8万 states a number of people though no 人 follows; the indicator must stand in
     the figure's own clause, right before it."""

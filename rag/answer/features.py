@@ -9,6 +9,7 @@ evidence the fitted weights trade against the model's similarity, not rules.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
 import threading
@@ -19,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..query import Query
-from ..text import NUMBER_RE, has_date, is_attribution, normalize, sentence_spans, years
+from ..text import CN_FIGURE_RE, NUMBER_RE, has_date, is_attribution, normalize, sentence_spans, years
 from ..types import Block, Chunk, Document, Hit
 from .guard import is_instruction
 
@@ -97,7 +98,9 @@ _ITEM_LABEL = re.compile(r"(?:^|(?<=[\s：:。；;]))(?:[（(]\s*\d{1,2}\s*[)）
 
 
 def _figures(text: str):
-    return NUMBER_RE.finditer(_ITEM_LABEL.sub(lambda m: " " * len(m.group(0)), text))
+    """The figures of a text, in digits or in Chinese numerals (七家, 突破万亿元); not item labels."""
+    text = _ITEM_LABEL.sub(lambda m: " " * len(m.group(0)), text)
+    return itertools.chain(NUMBER_RE.finditer(text), CN_FIGURE_RE.finditer(text))
 
 
 def _non_year_figures(text: str):

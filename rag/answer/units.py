@@ -10,10 +10,11 @@ not the vocabulary of any corpus.
 """
 from __future__ import annotations
 
+import itertools
 import re
 
 from ..query import Query
-from ..text import content_terms
+from ..text import CN_FIGURE_RE, content_terms
 
 # unit -> measure; longest spellings are matched first, so 千瓦时 is energy, not 千瓦 + 时
 MEASURES: dict[str, tuple[str, ...]] = {
@@ -55,7 +56,7 @@ def stated_measures(text: str) -> set[str]:
     date or a duration (2016年5月, 6个月); for a figure with no unit, what the indicator right
     before it implies (户籍人口22.8万: people); else "other"."""
     out = set()
-    for m in _FIGURE.finditer(text):
+    for m in itertools.chain(_FIGURE.finditer(text), CN_FIGURE_RE.finditer(text)):
         unit = _UNIT_AFTER.match(text, m.end())
         if unit and not text.startswith("个月", m.end()):
             out.add(_UNIT_OF[unit.group(0).lower()])
