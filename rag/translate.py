@@ -245,9 +245,12 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
             if candidates is None:
                 continue
             if vocabulary is not None:
-                candidates = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
-                if not candidates and n == 1:  # the dictionary's name is not the corpus's (XX特区: XX)
-                    candidates = _pinyin_name(phrase, pinyin) or []
+                kept = [c for c in candidates if len(c) > 1 and _in_corpus(c, vocabulary)]
+                if not kept and n == 1:  # the dictionary's name is not the corpus's (XX特区: XX)
+                    kept = _pinyin_name(phrase, pinyin) or []
+                if not kept:  # a one-character word the corpus writes alone: carbon 碳, hydrogen 氢
+                    kept = [c for c in candidates if len(c) == 1 and c in vocabulary]
+                candidates = kept
             candidates = list(dict.fromkeys(candidates))[:per_phrase]
             if candidates:
                 groups.append(candidates)
@@ -309,7 +312,28 @@ def lemmas(word: str) -> list[str]:
             out += [word[:-2], word[:-1]] + ([word[:-3]] if word[-3:-2] == word[-4:-3] else [])
         if word.endswith("ing") and len(word) > 5:
             out += [word[:-3], word[:-3] + "e"] + ([word[:-4]] if word[-4:-3] == word[-5:-4] else [])
+    out += _noun_of(word)
     return list(dict.fromkeys(out))
+
+
+def _noun_of(adjective: str) -> list[str]:
+    """The nouns an adjective is made from, which the dictionary glosses more often than the
+    adjective: ecological -> ecology, environmental -> environment, agricultural -> agriculture,
+    industrial -> industry, economic -> economy."""
+    w = adjective
+    if len(w) < 7:
+        return []
+    if w.endswith("ical"):
+        return [w[:-4] + "y", w[:-2] + "s"]  # ecology; politics
+    if w.endswith("ural"):
+        return [w[:-2] + "e"]  # agriculture, culture, nature
+    if w.endswith("ial"):
+        return [w[:-3] + "y", w[:-3] + "e"]  # industry; finance
+    if w.endswith("al"):
+        return [w[:-2]]  # environment, region, nation
+    if w.endswith("ic"):
+        return [w[:-2] + "y"]  # economy
+    return []
 
 
 def _lookup(index: dict[str, list[str]], words: list[str]) -> list[str] | None:

@@ -10,6 +10,8 @@ from rag.translate import lemmas, translate_groups
     ("farmers", "farmer"), ("cities", "city"), ("wolves", "wolf"), ("boxes", "box"),
     ("launched", "launch"), ("planned", "plan"), ("became", "become"), ("planting", "plant"),
     ("glass", "glass"),
+    ("ecological", "ecology"), ("environmental", "environment"), ("agricultural", "agriculture"),
+    ("industrial", "industry"), ("economic", "economy"),
 ])
 def test_lemmas_include_the_base_form(word, base):
     assert base in lemmas(word) and lemmas(word)[0] == word
@@ -24,6 +26,16 @@ def test_plural_heads_of_phrases_are_translated():
 
 def test_a_word_outside_the_corpus_vocabulary_is_dropped():
     assert translate_groups("shareholders", {"农民"}) == []
+
+
+def test_adjectives_find_their_nouns_and_one_character_words_are_kept_when_nothing_longer_is():
+    """The dictionary glosses 生态 as "ecology", never "ecological"; 碳 and 氢 are one character,
+    which is kept only when the corpus writes it alone and no longer translation is there."""
+    vocabulary = {"生态", "补偿", "碳", "氢", "船舶", "排放"}
+    flat = [t for g in translate_groups("ecological compensation for carbon and hydrogen", vocabulary) for t in g]
+    assert "生态" in flat and "碳" in flat and "氢" in flat
+    assert translate_groups("carbon", {"碳", "碳排放"}) == [["碳"]]
+    assert ["排放"] in translate_groups("emissions", {"排", "排放"})  # the longer word wins
 
 
 def test_words_the_dictionary_lacks_are_read_in_parts():
