@@ -135,13 +135,15 @@ def test_a_sentence_about_a_kin_of_the_asked_area_is_not_its_answer(tmp_path):
 
 def test_an_answer_without_the_kind_asked_for_is_not_an_answer(tmp_path):
     """"哪年" answered by a sentence with no date, "多少" by one with no figure or numeral, says
-    nothing asked: refused with a note. An ordinal (第八位, 首位) still answers a how-many."""
+    nothing asked: refused with a note. An ordinal (第八位, 首位) and a numeral before a counter
+    (七家) still answer a how-many; the numerals of a name (“九纵九横五环”) do not."""
     from rag.answer.checks import AnswerChecks
     from rag.types import Answer, Citation
 
     text = ("石楠市能源发展\n石楠市建成中水源热泵智慧能源站，以绿电加氢能为特色。\n"
             "石楠市智能制造能力成熟度居全国第八位。\n"
-            "能源站落实《2030年前碳达峰行动方案》，按GB/T 24001建立环境管理体系，紧邻104国道。\n")
+            "能源站落实《2030年前碳达峰行动方案》，按GB/T 24001建立环境管理体系，紧邻104国道。\n"
+            "能源站是“九纵九横五环”能源网中的“一连”，已有七家企业入驻。\n")
     service = service_over(tmp_path, {"energy.txt": text})
     checks = AnswerChecks(service.answerer, service.analyze)
     chunk = service.store.chunks[0]
@@ -158,3 +160,6 @@ def test_an_answer_without_the_kind_asked_for_is_not_an_answer(tmp_path):
     # a title's year, a standard's number and a road's number are no amounts
     assert answered("能源站有多少台机组？", "能源站落实《2030年前碳达峰行动方案》，按GB/T 24001建立环境管理体系，紧邻104国道").refused
     assert not answered("能源站有什么特色？", "以绿电加氢能为特色").refused  # not a when or how-many question
+    # numerals inside a name count nothing; numerals before a counter do
+    assert answered("能源站总投资多少？", "能源站是“九纵九横五环”能源网中的“一连”").refused
+    assert not answered("能源站有几家企业入驻？", "已有七家企业入驻").refused

@@ -223,7 +223,11 @@ _NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s|k|m|km|mw|gw|kw|kwh|mwh|gwh|mwp|kwp
 
 # what answers "when": a relative time word; and "how many": any figure or numeral, an ordinal
 _TIME_WORD = re.compile(r"今年|去年|前年|明年|当年|上半年|下半年|年初|年底|年末|目前|近年|以来|期间|[一二三四五六七八九十]五")
-_NUMERAL = re.compile(r"\d|[一二三四五六七八九十百千万亿两半]|首[位个批家次]")  # not 零: 零碳
+# an amount: digits, or Chinese numerals that count something (七家, 两千万元, 第三, 首批, 过半);
+# not the numerals inside a name (“九纵九横五环”, 十四五, 三大保卫战, 一连) or 零 (零碳)
+_NUMERAL = re.compile(r"\d|第[一二三四五六七八九十百]+|首[位个批家次]|一半|过半|半数"
+                      r"|[一二三四五六七八九十两百千万亿]+[余多]?(?=[个家项座台辆名人户吨亩元倍次种所条批套处位只株级]"
+                      r"|公[里顷斤]|千米|平方|立方)")
 # figures that are no amount: a title (《2030年前碳达峰行动方案》), a code (GB/T 24001, ISO14001,
 # G45), a road (104国道), a date (2018年3月, 7月1日)
 _NOT_AMOUNTS = re.compile(r"《[^》]*》|[A-Za-z][A-Za-z/]*\s*\d+(?:\.\d+)?|\d+\s*(?:国道|省道|县道)"
