@@ -159,6 +159,20 @@ def english_index() -> dict[str, list[str]]:
     return _dictionary().index
 
 
+@lru_cache(maxsize=1)
+def gloss_heads() -> dict[str, list[str]]:
+    """A word the dictionary glosses only inside longer glosses -> the words of those glosses,
+    two-word glosses first: "western" -> 西部 ("western part"), "solar" -> 太阳能 ("solar energy"),
+    "urban" -> 城区 ("urban area"). Used only for a word with no entry of its own."""
+    index = english_index()
+    found: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for gloss, words in index.items():
+        parts = gloss.split()
+        if 2 <= len(parts) <= 4 and re.fullmatch(r"[a-z]{4,}", parts[0]) and parts[0] not in index:
+            found[parts[0]] += [(len(parts), w) for w in words]
+    return {head: list(dict.fromkeys(w for _, w in sorted(ws, key=lambda x: x[0]))) for head, ws in found.items()}
+
+
 def proper_nouns() -> dict[str, str]:
     """Simplified words whose first dictionary gloss is a proper name ("Beijing, capital of …"),
     as "place" (the gloss says province, city, county, river …) or "name": the dictionary's own
@@ -241,7 +255,7 @@ def translate_groups(question: str, vocabulary: set[str] | None = None, per_phra
                 continue
             candidates = _lookup(index, words[i : i + n])
             if candidates is None and n == 1:
-                candidates = _pinyin_name(phrase, pinyin)
+                candidates = _pinyin_name(phrase, pinyin) or _lookup(gloss_heads(), [phrase])
             if candidates is None:
                 continue
             if vocabulary is not None:
@@ -278,6 +292,8 @@ def _split_unknown(words: list[str], index: dict[str, list[str]]) -> list[str]:
             splits = [(word[:i], word[i:]) for i in range(3, len(word) - 2)
                       if word[:i] in index and _known(word[i:], index)]
             splits.sort(key=lambda ab: f"{ab[0]} {ab[1]}" not in index)
+            if splits and f"{splits[0][0]} {splits[0][1]}" not in index and _known(word, gloss_heads()):
+                splits = []  # "mangroves" is a word of "mangrove forest", not man + groves
             out += list(splits[0]) if splits else [word]
     return out
 
@@ -301,7 +317,7 @@ def lemmas(word: str) -> list[str]:
         if word.endswith("ies"):
             out.append(word[:-3] + "y")
         elif word.endswith("ves"):
-            out += [word[:-3] + "f", word[:-3] + "fe"]
+            out += [word[:-3] + "f", word[:-3] + "fe", word[:-1]]  # wolves; mangroves
         elif word.endswith(("ses", "xes", "zes", "ches", "shes")):
             out.append(word[:-2])
         elif word.endswith("s") and not word.endswith("ss"):
@@ -312,7 +328,11 @@ def lemmas(word: str) -> list[str]:
             out += [word[:-2], word[:-1]] + ([word[:-3]] if word[-3:-2] == word[-4:-3] else [])
         if word.endswith("ing") and len(word) > 5:
             out += [word[:-3], word[:-3] + "e"] + ([word[:-4]] if word[-4:-3] == word[-5:-4] else [])
-    out += _noun_of(word)
+    if len(word) > 8 and word.endswith("ation"):  # implementation -> implement, utilization -> utilize
+        out += [word[:-5], word[:-5] + "e"]
+    if len(word) > 6 and word.endswith("ly"):  # nationally -> national
+        out.append(word[:-2])
+    out += _noun_of(out[-1] if word.endswith("ly") else word)
     return list(dict.fromkeys(out))
 
 

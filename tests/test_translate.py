@@ -11,7 +11,8 @@ from rag.translate import lemmas, translate_groups
     ("launched", "launch"), ("planned", "plan"), ("became", "become"), ("planting", "plant"),
     ("glass", "glass"),
     ("ecological", "ecology"), ("environmental", "environment"), ("agricultural", "agriculture"),
-    ("industrial", "industry"), ("economic", "economy"),
+    ("industrial", "industry"), ("economic", "economy"), ("implementation", "implement"),
+    ("nationally", "national"), ("mangroves", "mangrove"),
 ])
 def test_lemmas_include_the_base_form(word, base):
     assert base in lemmas(word) and lemmas(word)[0] == word
@@ -36,6 +37,16 @@ def test_adjectives_find_their_nouns_and_one_character_words_are_kept_when_nothi
     assert "生态" in flat and "碳" in flat and "氢" in flat
     assert translate_groups("carbon", {"碳", "碳排放"}) == [["碳"]]
     assert ["排放"] in translate_groups("emissions", {"排", "排放"})  # the longer word wins
+
+
+def test_a_word_glossed_only_inside_longer_glosses_takes_their_words():
+    """CC-CEDICT has "mangrove forest or swamp" (红树林) and "solar energy" (太阳能) but no entry
+    "mangrove" or "solar"; such a word is not dropped, nor read as man + groves."""
+    from rag.text import search_tokens
+
+    vocabulary = set(search_tokens("红树林和太阳能"))
+    flat = [t for g in translate_groups("Are the mangroves solar powered?", vocabulary) for t in g]
+    assert "红树林" in flat and "太阳能" in flat
 
 
 def test_words_the_dictionary_lacks_are_read_in_parts():
