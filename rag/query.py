@@ -92,9 +92,23 @@ def analyze(question: str, vocabulary: set[str] | None = None, lang: str | None 
         tokens += [w for w in re.findall(r"[a-z0-9.]+", question.lower()) if re.fullmatch(r"(19|20)\d\d", w)]
         translated = bool(terms)
     entities = named_entities(terms)
-    return Query(question, lang, years(question), terms, tokens, translated, expected_kind(question),
+    return Query(question, lang, asked_years(question), terms, tokens, translated, expected_kind(question),
                  entities=entities, asks=count_asks(question), unit=asked_unit(question),
                  groups=groups)
+
+
+# "截至2021年初" / "as of early 2021": the figures of the year just ended, which the documents date 2020
+_START_OF = re.compile(r"(?:截至|截止|到)\s*((?:19|20)\d{2})\s*年\s*(?:初|年初)|(?:as of|by|at) (?:the )?(?:early|start of|beginning of) ((?:19|20)\d{2})", re.I)
+
+
+def asked_years(question: str) -> list[int]:
+    """The years a question asks about, with the year before one it asks "as of the start of"."""
+    found = years(question)
+    for m in _START_OF.finditer(question):
+        before = int(m.group(1) or m.group(2)) - 1
+        if before not in found:
+            found.append(before)
+    return found
 
 
 _ASK_RE = re.compile(r"多少|多大|多长|多高|多久|几[个年项家种座台次位]?|哪一?年|哪[个些家]|什么时候|何时|是谁|how (much|many)|what|which|when|who", re.I)

@@ -44,6 +44,18 @@ def test_a_question_for_a_year_the_paragraph_does_not_cover_is_refused(plan_serv
     assert other.refused and "2025" in other.text
 
 
+def test_as_of_the_start_of_a_year_asks_for_the_year_before(tmp_path):
+    """"截至2021年初" asks for the figures of 2020, which the documents date 2020."""
+    from rag.query import asked_years
+
+    assert asked_years("截至2021年初，全省森林覆盖率是多少？") == [2021, 2020]
+    assert asked_years("As of early 2021, what was the forest coverage?") == [2021, 2020]
+    assert asked_years("到2030年底，森林覆盖率要达到多少？") == [2030]
+    service = service_over(tmp_path, {"report.txt": "北岭省年度公报\n2020年，北岭省森林覆盖率达到62%。\n"})
+    answer = service.ask("截至2021年初，北岭省森林覆盖率是多少？")
+    assert not answer.refused and "62%" in answer.text, answer.text
+
+
 def test_the_year_lead_of_an_answer_keeps_the_year():
     from rag.answer.extractive import _year_phrase
 
