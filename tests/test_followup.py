@@ -170,3 +170,13 @@ def test_an_answer_about_the_previous_subject_is_caught():
     assert unnamed_subject(answer, (["石楠县"], ["澜溪县"])) == ("石楠县", None)  # names neither
     assert unnamed_subject(answer, (["岚峪"], ["澜溪县"])) is None  # the passage names the new one
     assert unnamed_subject(answer, (["Lanyu County"], ["岚峪县"])) is None  # English names: not compared
+
+
+@pytest.mark.parametrize("question, indicator", [
+    ("海洋工程那块呢？", "海洋工程"), ("那湿地这方面呢？", "湿地"), ("水质的情况呢？", "水质"), ("那水泥呢？", "水泥"),
+])
+def test_the_part_of_a_topic_is_asked_by_its_words_alone(question, indicator):
+    """"X那块呢" / "X这方面呢" asks about X: 那块 and 方面 are no indicator to search for."""
+    from rag.answer.slots import parse
+
+    assert parse(question, Gazetteer(), "zh").residual() == indicator

@@ -34,6 +34,8 @@ ZH_ASK = re.compile(r"多少|几[个项家座种年台次位所条成倍]?|哪[�
 ZH_FRAME = {"目标", "要", "要求", "达到", "到", "做到", "计划", "打算", "预计", "将", "能", "会", "可以", "了", "过", "还"}
 _ZH_SKIP_FLAGS = ("p", "c", "u", "y", "e", "o", "r", "t", "d", "q", "w", "x", "m")
 _PUNCT = re.compile(r"^[\W_]+$")
+# "…那块", "…这方面", "…的情况": the part of the topic about the words before them, not an indicator
+_ZH_AREA_TAIL = re.compile(r"(?<=[\u4e00-\u9fff])(?:[这那]一?块|[这那]?方面|的?情况)\s*$")
 
 EN_CUE = re.compile(r"^\s*(?:(?:ok(?:ay)?|so|well|then|and|also|now)\b[\s,.!]*|(?:what|how)\s+about\b\s*|what\s+of\b\s*)+", re.I)
 EN_ANAPHORS = {"it", "its", "they", "their", "them", "there", "that", "this", "these", "those", "same"}
@@ -113,6 +115,7 @@ class Slots:
         rest = "".join(chars)
         if self.lang == "zh":
             rest = re.sub(r"呢|[？?。！!]+", "", rest)
+            rest = _ZH_AREA_TAIL.sub("", rest)  # "海洋工程那块呢": the part about 海洋工程
             return re.sub(r"^[的，,、\s]+|[的，,、\s]+$", "", rest)
         rest = re.sub(r"[?!.]+\s*$", "", rest)
         rest = re.sub(r"^\s*(?:(?:in|for|of|at|by|until|before|the|end of|'s)\b\s*)+|\s+(?:in|for|of|at|by)\s*$", "",
