@@ -17,19 +17,19 @@ import pytest
 from eval.harness import ServiceRunner, evaluate, load_set
 from eval.metrics import failure_kind, summarize
 
-# Measured with `rag eval --config hybrid` on 2026-11-22 (fourth round, test split of 238 items):
+# Measured with `rag eval --config hybrid` on 2026-11-22 (fifth round, test split of 238 items):
 # extractive answers, k=5, chunk 320, span scorer fitted with a listwise loss (eval/fit_scorer.py),
 # clause trimmer (eval/fit_trim.py), window narrowing (eval/fit_window.py), sentence re-ranking, the
 # measure, rate, place (Chinese and English), kin, code, kind and speaker checks.
-#   user-test zh (238 items): accuracy 74.0 %, concise 71.9 %, hit@5 99.0 %, false refusals 4.6 %, correct refusals 73.8 %
-#   user-test en (238 items): accuracy 54.1 %, concise 50.5 %, hit@5 90.3 %, false refusals 5.6 %, correct refusals 66.7 %
-#   regression zh (186 items): accuracy 88.0 %, concise 85.5 %, hit@5 99.4 %, correct refusals 60 % (12 of 20);
+#   user-test zh (238 items): accuracy 74.0 %, concise 71.9 %, hit@5 99.0 %, false refusals 5.6 %, correct refusals 76.2 %
+#   user-test en (238 items): accuracy 55.1 %, concise 51.5 %, hit@5 90.3 %, false refusals 4.6 %, correct refusals 64.3 %
+#   regression zh (186 items): accuracy 88.0 %, concise 85.5 %, hit@5 99.4 %, correct refusals 65 % (13 of 20);
 #   en (112): accuracy 68.7 %, hit@5 85.9 %, correct refusals 84.6 %
 # Refusal floors are lower than the answer floors: refusal is where the answer stage is weakest (see README).
 FLOORS = {
-    ("user-test", "zh"): {"accuracy": 0.71, "concise_accuracy": 0.68, "hit@5": 0.95, "correct_refusal": 0.68},
-    ("user-test", "en"): {"accuracy": 0.50, "concise_accuracy": 0.47, "hit@5": 0.87},
-    ("regression", "zh"): {"accuracy": 0.85, "concise_accuracy": 0.82, "hit@5": 0.95, "correct_refusal": 0.55},
+    ("user-test", "zh"): {"accuracy": 0.71, "concise_accuracy": 0.68, "hit@5": 0.95, "correct_refusal": 0.71},
+    ("user-test", "en"): {"accuracy": 0.52, "concise_accuracy": 0.48, "hit@5": 0.87},
+    ("regression", "zh"): {"accuracy": 0.85, "concise_accuracy": 0.82, "hit@5": 0.95, "correct_refusal": 0.60},
     ("regression", "en"): {"accuracy": 0.65, "hit@5": 0.82, "correct_refusal": 0.75},
 }
 CEILINGS = {("user-test", "zh"): {"false_refusal": 0.06}}
