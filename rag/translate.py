@@ -40,6 +40,12 @@ GLOSSARY = {
     "fine particulate": ["细颗粒物"], "polluted farmland": ["受污染耕地"], "contaminated farmland": ["受污染耕地"],
     "safe utilization rate": ["安全利用率"], "target": ["目标"], "goal": ["目标"], "county": ["县"],
     "city": ["市"], "province": ["省"],
+    "five-year plan": ["五年规划"], "13th five-year plan": ["十三五"], "14th five-year plan": ["十四五"],
+    "15th five-year plan": ["十五五"], "ultra-low emission": ["超低排放"], "ultra-low emissions": ["超低排放"],
+    "low-carbon": ["低碳"], "low carbon": ["低碳"], "high-tech zone": ["高新区"], "high-tech": ["高新技术", "高科技"],
+    "treatment": ["处理", "治理"], "treatment plant": ["处理厂"], "water plant": ["水厂"], "power plant": ["电厂", "发电厂"],
+    "sewage treatment": ["污水处理"], "wastewater treatment": ["污水处理", "废水处理"], "freight": ["货运", "运输"],
+    "bulk cargo": ["大宗货物"], "bulk freight": ["大宗货物"], "clean transport": ["清洁运输"],
 }
 _EN_STOP = set(
     "the a an of to in on for and or is are was were be been what which who whom how when where why does do did "
@@ -97,7 +103,8 @@ def _dictionary() -> _Dictionary:
                 if len(simplified) == 1 and syllable:
                     readings[simplified].add(syllable.group(1).lower().replace("u:", "v"))
     for phrase, ws in GLOSSARY.items():
-        index[phrase] = list(ws) + index.get(phrase, [])
+        for form in dict.fromkeys((phrase, phrase.replace("-", " "))):  # "ultra-low" is read as ultra + low
+            index[form] = list(ws) + index.get(form, [])
     return _Dictionary(dict(index), names, {ch: frozenset(r) for ch, r in readings.items()}, frozenset(words),
                        classifiers)
 

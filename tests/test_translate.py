@@ -57,6 +57,9 @@ def test_words_the_dictionary_lacks_are_read_in_parts():
     hyphenated = translate_groups("What is the forest-and-grass coverage?")
     assert any("林" in g for g in hyphenated) and any("覆盖率" in g for g in hyphenated)
     assert translate_groups("How many zero-carbon parks?") == [["零碳园区"]]  # a known compound stays whole
+    # a hyphenated policy term is found however the hyphen is read
+    assert ["超低排放"] in translate_groups("ultra-low emission retrofits")
+    assert ["十三五"] in translate_groups("during the 13th Five-Year Plan")
 
 
 def test_a_name_written_in_pinyin_is_found_among_the_corpus_words():
